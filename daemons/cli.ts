@@ -1,0 +1,65 @@
+/**
+ * `wsfleet`: one CLI, a subcommand per daemon and per job. Each command module is loaded only
+ * when named, so `wsfleet app run` never loads the renewer's dependencies.
+ */
+import { ConfigError, EXIT } from './shared/errors.ts';
+
+/** A command returns its exit code, or undefined when it keeps running until a signal. */
+export type Command = (argv: readonly string[], env: NodeJS.ProcessEnv) => Promise<number | undefined>;
+
+interface Entry {
+  readonly summary: string;
+  readonly load: () => Promise<Command>;
+}
+
+const COMMANDS: Record<string, Entry> = {
+  'app run': {
+    summary: 'Run the WebSocket channel server',
+    load: async () => (await import('./app/main.ts')).run,
+  },
+  'app token': {
+    summary: 'Print a signed connection token for --token-secret',
+    load: async () => (await import('./app/token-command.ts')).run,
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    'Usage: wsfleet <command> [flags]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, e]) => `  ${name.padEnd(width)}  ${e.summary}`),
+    '',
+    'Run `wsfleet <command> --help` for the flags of a command.',
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | undefined> {
+  const name = argv.slice(0, 2).join(' ');
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
+    if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+      process.stdout.write(usage());
+      return EXIT.OK;
+    }
+    process.stderr.write(
+      `wsfleet: unknown command ${JSON.stringify(argv.slice(0, 2).join(' '))}\n\n${usage()}`,
+    );
+    return EXIT.USAGE;
+  }
+  try {
+    const command = await entry.load();
+    return await command(argv.slice(2), env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`wsfleet ${name}: ${err.message}\n`);
+      return EXIT.CONFIG;
+    }
+    throw err;
+  }
+}
+
+const code = await main(process.argv.slice(2), process.env);
+if (code !== undefined) process.exitCode = code;

@@ -1,0 +1,39 @@
+/**
+ * Structured logs: pino, one JSON line per event on stdout, which journald stores as-is.
+ * Secrets are redacted by field name wherever they appear, so a config or request object
+ * logged by mistake still never shows a key or token.
+ */
+import { hostname } from 'node:os';
+import { type DestinationStream, type Logger, pino } from 'pino';
+
+export type { Logger } from 'pino';
+
+const SECRET_FIELDS = ['apiKey', 'tokenSecret', 'token', 'privateKey', 'key', 'authorization', 'password'];
+
+export const REDACT_PATHS = [
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((f) => `*.${f}`),
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
+
+export interface LoggerOptions {
+  readonly name: string;
+  readonly level?: string;
+  /** Where lines go; stdout by default. Tests pass an in-memory stream. */
+  readonly destination?: DestinationStream;
+}
+
+export function createLogger({ name, level = 'info', destination }: LoggerOptions): Logger {
+  return pino(
+    {
+      name,
+      level,
+      base: { pid: process.pid, hostname: hostname() },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? pino.destination({ dest: 1, sync: false }),
+  );
+}
