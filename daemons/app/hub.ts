@@ -1,0 +1,304 @@
+/**
+ * The channels of this node: who subscribes to what, resuming from offsets, and fan-out.
+ *
+ * Fan-out encodes once (the broker hands over the client JSON), frames once (one Buffer per
+ * publication, shared by every subscriber) and writes once per socket per tick (sessions flush
+ * from one setImmediate after all the tick's publications were queued).
+ */
+import type { Logger } from '../shared/logger.ts';
+import type { Broker, BrokerListener, Position, Publication } from './broker.ts';
+import { textFrame } from './frame.ts';
+import type { AppMetrics } from './metrics.ts';
+import type { RequestId } from './protocol.ts';
+import type { Session } from './session.ts';
+import { channelAllowed } from './token.ts';
+
+interface Subscriber {
+  readonly session: Session;
+  /** Offset of the last publication this subscriber got (or was told to start after). */
+  pos: number;
+  /** Publications that arrived while the subscription was being set up; null once live. */
+  pending: Publication[] | null;
+}
+
+interface ChannelState {
+  readonly subscribers: Map<Session, Subscriber>;
+  readonly ready: Promise<Position>;
+  epoch: string;
+  /** Newest offset this node has seen on the channel. */
+  offset: number;
+}
+
+export interface HubOptions {
+  readonly broker: Broker;
+  readonly log: Logger;
+  readonly metrics: AppMetrics;
+  readonly maxChannelsPerConnection: number;
+  readonly maxSendBufferBytes: number;
+  /** A session whose socket queue outgrew maxSendBufferBytes. */
+  readonly onSlowConsumer: (session: Session, queuedBytes: number) => void;
+}
+
+export interface SubscribeRequest {
+  readonly channel: string;
+  readonly since?: number;
+  readonly epoch?: string;
+  readonly id?: RequestId;
+}
+
+export class Hub implements BrokerListener {
+  private readonly channels = new Map<string, ChannelState>();
+  private dirty: Session[] = [];
+  private flushScheduled = false;
+  private readonly opts: HubOptions;
+
+  constructor(opts: HubOptions) {
+    this.opts = opts;
+  }
+
+  /** Called by sessions when they first queue a frame in a tick. */
+  readonly schedule = (session: Session): void => {
+    this.dirty.push(session);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  };
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const sessions = this.dirty;
+    this.dirty = [];
+    for (const session of sessions) {
+      const queued = session.flush();
+      if (queued > this.opts.maxSendBufferBytes) this.opts.onSlowConsumer(session, queued);
+    }
+  };
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  publication(channel: string, publication: Publication): void {
+    const state = this.channels.get(channel);
+    if (state === undefined) return;
+    state.offset = publication.offset;
+    let frame: Buffer | undefined;
+    let delivered = 0;
+    for (const sub of state.subscribers.values()) {
+      if (sub.pending !== null) {
+        sub.pending.push(publication);
+        continue;
+      }
+      if (publication.offset <= sub.pos) continue;
+      sub.pos = publication.offset;
+      frame ??= textFrame(publication.payload);
+      sub.session.enqueue(frame);
+      delivered++;
+    }
+    if (delivered > 0) this.opts.metrics.delivered.inc(delivered);
+  }
+
+  reset(channel: string, position: Position): void {
+    const state = this.channels.get(channel);
+    if (state === undefined) return;
+    const reason = position.epoch === state.epoch ? 'too_old' : 'epoch_changed';
+    this.opts.log.warn(
+      { channel, reason, epoch: position.epoch, offset: position.offset },
+      'channel position reset',
+    );
+    state.epoch = position.epoch;
+    state.offset = position.offset;
+    for (const sub of state.subscribers.values()) {
+      if (sub.pending !== null) continue;
+      sub.pos = position.offset;
+      sub.session.reply({
+        op: 'subscribed',
+        channel,
+        epoch: position.epoch,
+        offset: position.offset,
+        recovered: false,
+        reason,
+      });
+    }
+  }
+
+  async subscribe(session: Session, req: SubscribeRequest): Promise<void> {
+    const { channel, id } = req;
+    const withId = id === undefined ? {} : { id };
+    if (!channelAllowed(session.claims, channel)) {
+      this.opts.metrics.protocolErrors.inc({ code: 'forbidden' });
+      session.reply({
+        op: 'error',
+        code: 'forbidden',
+        message: 'token does not allow this channel',
+        channel,
+        ...withId,
+      });
+      return;
+    }
+    const existing = this.channels.get(channel)?.subscribers.get(session);
+    if (existing !== undefined && existing.pending === null) {
+      const state = this.channels.get(channel) as ChannelState;
+      session.reply({
+        op: 'subscribed',
+        channel,
+        epoch: state.epoch,
+        offset: existing.pos,
+        recovered: true,
+        ...withId,
+      });
+      return;
+    }
+    if (existing !== undefined) return; // already being set up; its reply is coming
+    session.channels ??= new Set();
+    if (session.channels.size >= this.opts.maxChannelsPerConnection) {
+      this.opts.metrics.protocolErrors.inc({ code: 'too_many_channels' });
+      session.reply({
+        op: 'error',
+        code: 'too_many_channels',
+        message: `at most ${this.opts.maxChannelsPerConnection} subscriptions per connection`,
+        channel,
+        ...withId,
+      });
+      return;
+    }
+    const state = this.channelState(channel);
+    const sub: Subscriber = { session, pos: 0, pending: [] };
+    state.subscribers.set(session, sub);
+    session.channels.add(channel);
+    try {
+      await state.ready;
+    } catch (err) {
+      if (state.subscribers.get(session) !== sub) return;
+      this.opts.log.warn({ err, channel }, 'subscribe failed');
+      this.remove(session, channel);
+      session.reply({
+        op: 'error',
+        code: 'subscribe_failed',
+        message: 'broker unavailable, retry',
+        channel,
+        ...withId,
+      });
+      return;
+    }
+    if (state.subscribers.get(session) !== sub) return;
+    if (req.since === undefined) {
+      this.goLive(state, sub, channel, state.offset, { epoch: state.epoch, recovered: true, ...withId });
+      return;
+    }
+    let history: Awaited<ReturnType<Broker['history']>>;
+    try {
+      history = await this.opts.broker.history(channel, req.since, req.epoch);
+    } catch (err) {
+      if (state.subscribers.get(session) !== sub) return;
+      this.opts.log.warn({ err, channel }, 'history read failed');
+      this.opts.metrics.recoveries.inc({ result: 'unavailable' });
+      this.goLive(state, sub, channel, state.offset, {
+        epoch: state.epoch,
+        recovered: false,
+        reason: 'unavailable',
+        ...withId,
+      });
+      return;
+    }
+    if (state.subscribers.get(session) !== sub) return;
+    if (!history.recovered) {
+      this.opts.metrics.recoveries.inc({ result: history.reason });
+      this.goLive(state, sub, channel, state.offset, {
+        epoch: state.epoch,
+        recovered: false,
+        reason: history.reason,
+        ...withId,
+      });
+      return;
+    }
+    this.opts.metrics.recoveries.inc({ result: 'recovered' });
+    session.reply({
+      op: 'subscribed',
+      channel,
+      epoch: history.position.epoch,
+      offset: req.since,
+      recovered: true,
+      ...withId,
+    });
+    sub.pos = req.since;
+    for (const publication of history.publications) this.deliverTo(sub, publication);
+    this.release(sub);
+  }
+
+  /** Tells the client where it starts and lets it take live publications from there on. */
+  private goLive(
+    state: ChannelState,
+    sub: Subscriber,
+    channel: string,
+    offset: number,
+    fields: Record<string, unknown>,
+  ): void {
+    sub.session.reply({ op: 'subscribed', channel, ...fields, epoch: state.epoch, offset });
+    sub.pos = offset;
+    this.release(sub);
+  }
+
+  private release(sub: Subscriber): void {
+    const pending = sub.pending ?? [];
+    sub.pending = null;
+    for (const publication of pending) this.deliverTo(sub, publication);
+  }
+
+  private deliverTo(sub: Subscriber, publication: Publication): void {
+    if (publication.offset <= sub.pos) return;
+    sub.pos = publication.offset;
+    sub.session.enqueue(textFrame(publication.payload));
+    this.opts.metrics.delivered.inc();
+  }
+
+  private channelState(channel: string): ChannelState {
+    const found = this.channels.get(channel);
+    if (found !== undefined) return found;
+    const state: ChannelState = {
+      subscribers: new Map(),
+      epoch: '',
+      offset: 0,
+      ready: this.opts.broker.subscribe(channel).then((position) => {
+        state.epoch = position.epoch;
+        state.offset = position.offset;
+        return position;
+      }),
+    };
+    // A failed subscribe is reported to each waiting client; keep it from being unhandled.
+    state.ready.catch(() => {
+      if (this.channels.get(channel) === state) this.channels.delete(channel);
+    });
+    this.channels.set(channel, state);
+    this.opts.metrics.channels.set(this.channels.size);
+    return state;
+  }
+
+  unsubscribe(session: Session, channel: string, id?: RequestId): void {
+    this.remove(session, channel);
+    session.reply({ op: 'unsubscribed', channel, ...(id === undefined ? {} : { id }) });
+  }
+
+  /** Drops every subscription of a closed session. */
+  removeSession(session: Session): void {
+    if (session.channels === undefined) return;
+    for (const channel of session.channels) this.remove(session, channel);
+  }
+
+  private remove(session: Session, channel: string): void {
+    session.channels?.delete(channel);
+    const state = this.channels.get(channel);
+    if (state === undefined || !state.subscribers.delete(session)) return;
+    if (state.subscribers.size > 0) return;
+    this.channels.delete(channel);
+    this.opts.metrics.channels.set(this.channels.size);
+    this.opts.broker.unsubscribe(channel).catch((err: unknown) => {
+      this.opts.log.warn({ err, channel }, 'broker unsubscribe failed');
+    });
+  }
+
+  publish(channel: string, data: string): Promise<Position> {
+    return this.opts.broker.publish(channel, data);
+  }
+}

@@ -1,0 +1,45 @@
+/** `wsfleet app run`: reads flags and env, wires signals, runs the app daemon until stopped. */
+import type { Command } from '../cli.ts';
+import { helpText, parseConfig, wantsHelp } from '../shared/config.ts';
+import { createLogger } from '../shared/logger.ts';
+import { createNotifier } from '../shared/notify.ts';
+import { installShutdown } from '../shared/shutdown.ts';
+import { appOptions } from './config.ts';
+import { createApp } from './server.ts';
+
+/** Time past the drain window that closing Redis and the listener may take. */
+const CLOSE_GRACE_MS = 5_000;
+
+export const run: Command = async (argv, env) => {
+  if (wantsHelp(argv)) {
+    process.stdout.write(
+      helpText('wsfleet app run [flags]', 'Run the WebSocket channel server (endpoint /ws).', appOptions),
+    );
+    return 0;
+  }
+  const { config } = parseConfig(appOptions, argv, env);
+  const log = createLogger({ name: 'wsfleet-app', level: config.logLevel });
+  const notifier = createNotifier({ log, env });
+  const app = createApp(config, {
+    log,
+    onHealth: (healthy, reason) => void notifier.status(healthy ? 'serving' : reason),
+  });
+  installShutdown({
+    log,
+    notifier,
+    deadlineMs: config.drainSeconds * 1000 + CLOSE_GRACE_MS,
+    close: () => app.close(),
+  });
+  const address = await app.start();
+  log.info(
+    {
+      host: address.address,
+      port: address.port,
+      node: config.nodeName,
+      redis: config.redisUrl !== undefined,
+    },
+    'serving',
+  );
+  await notifier.ready(`serving on ${address.address}:${address.port}`);
+  return undefined;
+};

@@ -1,0 +1,592 @@
+/**
+ * The broker of a cluster: publications and each channel's bounded history live in Redis, in the
+ * shape of Centrifugo's Redis Streams engine. Per channel a stream holds the history and a hash
+ * holds the epoch and the offset counter; one Lua script publishes, so the offset, the history
+ * entry and the pub/sub message always agree. A subscriber tracks the last offset it handed on per
+ * channel and fills any gap from the stream, which keeps delivery exact across reconnects and
+ * Redis restarts; pub/sub alone loses whatever is published while a subscriber reconnects.
+ *
+ * Needs Redis >= 6: the subscriber connection speaks RESP3, so it can read positions and history
+ * while it is subscribed, and those reads reach Redis only after the SUBSCRIBE before them.
+ */
+import { createHash } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { WsfleetError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { Broker, BrokerListener, HistoryResult, Position, Publication } from './broker.ts';
+import { type HistoryLimits, newEpoch } from './memory-broker.ts';
+
+export interface RedisBrokerOptions {
+  /** `redis://[user:password@]host:port[/db]` */
+  readonly url: string;
+  readonly limits: HistoryLimits;
+  readonly log: Logger;
+  /** How long a publish may wait for Redis before it is reported as failed. */
+  readonly publishTimeoutMs?: number;
+}
+
+/**
+ * Reconnect schedule: doubling from 50 ms so a blip costs little, capped at 2 s so a node notices a
+ * recovered Redis soon, ±20 % jitter so a fleet of nodes does not reconnect in lockstep.
+ */
+export const RECONNECT = { baseMs: 50, capMs: 2_000, jitter: 0.2 } as const;
+
+/** The delay before reconnect attempt `attempt` (1-based). */
+export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(RECONNECT.baseMs * 2 ** Math.min(attempt - 1, 16), RECONNECT.capMs);
+  return Math.round(base * (1 + RECONNECT.jitter * (2 * random() - 1)));
+}
+
+// Hash tags keep a channel's stream and meta in one slot, as a Redis Cluster would need.
+const streamKey = (channel: string): string => `wsfleet:{${channel}}:s`;
+const metaKey = (channel: string): string => `wsfleet:{${channel}}:m`;
+const PUBSUB_PREFIX = 'wsfleet:p:';
+
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+// A new epoch starts with an empty stream: entries of a lost epoch (for example a meta hash evicted
+// alone) must not mix with new offsets, and XADD would refuse their ids.
+const EPOCH_LUA = `
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', epoch)
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+`;
+
+/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms, history size, pub/sub channel, channel JSON, data. */
+const PUBLISH = script(`${EPOCH_LUA}
+local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
+local payload = '{"op":"message","channel":' .. ARGV[5] .. ',"data":' .. ARGV[6] .. ',"offset":' .. offset .. '}'
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '0-' .. offset, 'd', payload)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[4], offset .. ':' .. epoch .. ':' .. payload)
+return {epoch, offset}
+`);
+
+/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms. Creating the epoch here keeps positions stable. */
+const POSITION = script(`${EPOCH_LUA}
+return {epoch, redis.call('HGET', KEYS[2], 's') or '0'}
+`);
+
+/** Reads the gap after a reconnect in batches, so one channel's backlog never blocks the rest long. */
+const FILL_BATCH = 500;
+const RESUBSCRIBE_BATCH = 500;
+const SYNC_RETRY_MS = 1_000;
+/**
+ * A connection that stops answering without closing (a network partition sends no RST) is found
+ * by a PING every 5 s: with `socketTimeout` a command left unanswered that long destroys the socket
+ * and reconnects. TCP keepalive alone takes minutes, while the subscriber looks ready and delivers
+ * nothing.
+ */
+const HEARTBEAT_MS = 5_000;
+const QUIT_TIMEOUT_MS = 1_000;
+
+interface Live {
+  readonly epoch: string;
+  readonly offset: number;
+  readonly payload: Buffer;
+  /** Order of arrival, to tell messages received before a position read from those after it. */
+  readonly seq: number;
+}
+
+interface ChannelState {
+  /** Undefined until `subscribe` has read the channel's position. */
+  epoch: string | undefined;
+  /** The newest offset handed to the listener, or covered by a reset. */
+  lastOffset: number;
+  /** Live messages held while the channel syncs from Redis; undefined while it is live. */
+  held: Live[] | undefined;
+  /** The next sync must read the position first (after a reconnect, a gap, a foreign epoch). */
+  stale: boolean;
+  syncing: boolean;
+}
+
+export function createRedisBroker(options: RedisBrokerOptions): Broker {
+  const { limits } = options;
+  const log = options.log.child({ component: 'redis-broker' });
+  const publishTimeoutMs = options.publishTimeoutMs ?? 2_000;
+  const channels = new Map<string, ChannelState>();
+  const chains = new Map<string, Promise<unknown>>();
+  const pending = new Set<(err: Error) => void>();
+  const timers = new Set<NodeJS.Timeout>();
+  const healthWaiters: (() => void)[] = [];
+  let listener: BrokerListener | undefined;
+  let reportedHealth = false;
+  let received = 0;
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+
+  const pub = connect('publisher');
+  const sub = connect('subscriber');
+  sub.on('messageBuffer', onMessage);
+  sub.on('ready', () => void resubscribe());
+
+  function connect(role: 'publisher' | 'subscriber'): Redis {
+    let lastError: Error | undefined;
+    const redisOptions: RedisOptions = {
+      lazyConnect: true,
+      connectionName: `wsfleet-${role}`,
+      protocol: 3,
+      // Fail instead of queueing or resending: a publish made during an outage must reject now,
+      // not be replayed after the reconnect, where it may overtake a subscriber's resubscribe
+      // and be lost while it reported success. The subscriber resubscribes by itself on 'ready'.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      autoResubscribe: false,
+      socketTimeout: HEARTBEAT_MS,
+      retryStrategy(attempt) {
+        if (closed) return null;
+        const delayMs = reconnectDelay(attempt);
+        log.warn(
+          { connection: role, attempt, delayMs, err: lastError },
+          'redis connection lost, reconnecting',
+        );
+        return delayMs;
+      },
+    };
+    const conn = new Redis(options.url, redisOptions);
+    conn.on('error', (err: Error) => {
+      lastError = err;
+    });
+    conn.on('ready', () => {
+      lastError = undefined;
+      log.info({ connection: role }, 'redis connection ready');
+      updateHealth();
+    });
+    conn.on('close', updateHealth);
+    conn.on('end', updateHealth);
+    return conn;
+  }
+
+  function isHealthy(): boolean {
+    return !closed && pub.status === 'ready' && sub.status === 'ready';
+  }
+
+  function updateHealth(): void {
+    const healthy = isHealthy();
+    if (healthy) for (const wake of healthWaiters.splice(0)) wake();
+    if (healthy === reportedHealth) return;
+    reportedHealth = healthy;
+    listener?.health?.(healthy);
+  }
+
+  function closedError(): WsfleetError {
+    return new WsfleetError('WSFLEET_BROKER_CLOSED', 'broker is closed');
+  }
+
+  function unavailable(err: unknown): Error {
+    if (closed) return closedError();
+    if (err instanceof WsfleetError) return err;
+    // maxRetriesPerRequest 0: the connection dropped while the command was in flight.
+    const message =
+      err instanceof Error && err.name === 'MaxRetriesPerRequestError'
+        ? 'the connection to redis was lost before it answered (the command may have run)'
+        : `redis is unavailable: ${err instanceof Error ? err.message : String(err)}`;
+    return new WsfleetError('WSFLEET_REDIS_UNAVAILABLE', message, { cause: err });
+  }
+
+  /** Runs `op`, rejecting it with WSFLEET_BROKER_CLOSED on close and after `timeoutMs` if given. */
+  function guard<T>(op: () => Promise<T>, timeoutMs?: number): Promise<T> {
+    if (closed) return Promise.reject(closedError());
+    return new Promise<T>((resolve, reject) => {
+      const done = (): void => {
+        pending.delete(fail);
+        clearTimeout(timer);
+      };
+      const fail = (err: Error): void => {
+        done();
+        reject(err);
+      };
+      pending.add(fail);
+      const timer =
+        timeoutMs === undefined ? undefined : setTimeout(() => fail(timedOut(timeoutMs)), timeoutMs);
+      op().then(
+        (value) => {
+          done();
+          resolve(value);
+        },
+        (err: unknown) => fail(unavailable(err)),
+      );
+    });
+  }
+
+  /** Subscribe and unsubscribe of one channel run one after the other. */
+  function serialize<T>(channel: string, op: () => Promise<T>): Promise<T> {
+    const next = (chains.get(channel) ?? Promise.resolve()).then(op, op);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    chains.set(channel, tail);
+    void tail.then(() => {
+      if (chains.get(channel) === tail) chains.delete(channel);
+    });
+    return next;
+  }
+
+  async function evalScript(
+    conn: Redis,
+    s: Script,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    try {
+      return await conn.evalsha(s.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      // Redis forgets scripts on restart and on SCRIPT FLUSH; EVAL loads it again.
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return conn.eval(s.lua, keys.length, ...keys, ...args);
+    }
+  }
+
+  async function readPosition(conn: Redis, channel: string): Promise<Position> {
+    const keys = [streamKey(channel), metaKey(channel)];
+    return toPosition(await evalScript(conn, POSITION, keys, [newEpoch(), limits.historyTtlMs]));
+  }
+
+  function deliver(channel: string, state: ChannelState, offset: number, payload: Buffer): void {
+    state.lastOffset = offset;
+    try {
+      listener?.publication(channel, { channel, offset, payload });
+    } catch (err) {
+      log.error({ err, channel, offset }, 'publication listener failed');
+    }
+  }
+
+  function reset(channel: string, state: ChannelState, position: Position): void {
+    log.info({ channel, epoch: position.epoch, offset: position.offset }, 'channel history lost, resetting');
+    state.epoch = position.epoch;
+    state.lastOffset = position.offset;
+    try {
+      listener?.reset(channel, position);
+    } catch (err) {
+      log.error({ err, channel }, 'reset listener failed');
+    }
+  }
+
+  /** Hands on a live message if it is next; false when the channel must sync first. */
+  function apply(channel: string, state: ChannelState, live: Live): boolean {
+    if (live.epoch !== state.epoch || live.offset > state.lastOffset + 1) return false;
+    if (live.offset === state.lastOffset + 1) deliver(channel, state, live.offset, live.payload);
+    return true; // or a duplicate: already handed on, from history or an earlier message
+  }
+
+  function onMessage(rawChannel: Buffer, body: Buffer): void {
+    const channel = rawChannel.toString().slice(PUBSUB_PREFIX.length);
+    const state = channels.get(channel);
+    if (state === undefined) return;
+    const live = parseLive(body, ++received);
+    if (live === undefined) {
+      log.warn({ channel }, 'dropped a malformed pub/sub message');
+      return;
+    }
+    if (state.held !== undefined) {
+      state.held.push(live);
+    } else if (!apply(channel, state, live)) {
+      state.held = [live];
+      state.stale = true;
+      sync(channel, state);
+    }
+  }
+
+  /**
+   * Keeps only what a position read at `readSeq` does not already explain: a message of another
+   * epoch received before the read was published before it, so it belongs to an older epoch.
+   */
+  function dropStale(state: ChannelState, readSeq: number): void {
+    state.held = state.held?.filter((live) => live.seq > readSeq || live.epoch === state.epoch);
+  }
+
+  /** Brings the channel up to the position in Redis: the gap from the stream, or a reset. */
+  async function catchUp(channel: string, state: ChannelState): Promise<void> {
+    const readSeq = received;
+    const top = await readPosition(sub, channel);
+    if (channels.get(channel) !== state) return;
+    // An offset below ours in the same epoch means Redis lost writes (a crash inside the fsync
+    // window); the offsets ahead will be reused, so treat it as lost history.
+    if (top.epoch !== state.epoch || top.offset < state.lastOffset) {
+      reset(channel, state, top);
+    } else if (top.offset > state.lastOffset) {
+      const from = state.lastOffset + 1;
+      if (!(await fill(channel, state, top.offset))) return;
+      if (state.lastOffset === top.offset) {
+        log.debug({ channel, from, to: top.offset }, 'filled publications from history');
+      } else {
+        reset(channel, state, top); // trimmed or expired before we read it
+      }
+    }
+    dropStale(state, readSeq);
+  }
+
+  /** Hands on the stream's entries up to `to` while they follow on; false if unsubscribed meanwhile. */
+  async function fill(channel: string, state: ChannelState, to: number): Promise<boolean> {
+    for (;;) {
+      const want = state.lastOffset + 1;
+      const entries = await sub.xrangeBuffer(streamKey(channel), `0-${want}`, `0-${to}`, 'COUNT', FILL_BATCH);
+      if (channels.get(channel) !== state) return false;
+      for (const entry of entries) {
+        const offset = entryOffset(entry);
+        if (offset !== state.lastOffset + 1) return true;
+        deliver(channel, state, offset, entryPayload(entry));
+      }
+      if (entries.length < FILL_BATCH || state.lastOffset >= to) return true;
+    }
+  }
+
+  /** Syncs the channel in the background until it is live again; one sync per channel at a time. */
+  function sync(channel: string, state: ChannelState): void {
+    if (state.syncing) return;
+    state.syncing = true;
+    void runSync(channel, state).finally(() => {
+      state.syncing = false;
+    });
+  }
+
+  async function runSync(channel: string, state: ChannelState): Promise<void> {
+    try {
+      while (!closed && channels.get(channel) === state && state.held !== undefined) {
+        if (state.stale) {
+          state.stale = false;
+          await catchUp(channel, state);
+          continue;
+        }
+        const held = state.held;
+        let i = 0;
+        while (i < held.length && apply(channel, state, held[i] as Live)) i++;
+        if (i === held.length) {
+          state.held = undefined;
+        } else {
+          state.held = held.slice(i);
+          state.stale = true;
+        }
+      }
+    } catch (err) {
+      if (closed || channels.get(channel) !== state) return;
+      state.stale = true;
+      // A dropped connection syncs again on its next 'ready'; anything else is retried here.
+      if (sub.status !== 'ready') return;
+      log.warn({ err, channel, retryMs: SYNC_RETRY_MS }, 'could not sync channel from redis, retrying');
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (channels.get(channel) === state) sync(channel, state);
+      }, SYNC_RETRY_MS);
+      timers.add(timer);
+    }
+  }
+
+  /** On every (re)connect of the subscriber: subscribe again, then catch every channel up. */
+  async function resubscribe(): Promise<void> {
+    const live = [...channels].filter(([, state]) => state.epoch !== undefined);
+    if (live.length === 0 || closed) return;
+    for (const [, state] of live) {
+      state.held ??= [];
+      state.stale = true;
+    }
+    try {
+      for (let i = 0; i < live.length; i += RESUBSCRIBE_BATCH) {
+        await sub.subscribe(
+          ...live.slice(i, i + RESUBSCRIBE_BATCH).map(([channel]) => PUBSUB_PREFIX + channel),
+        );
+      }
+    } catch (err) {
+      if (closed) return;
+      // Reconnecting again brings the next 'ready', which retries from the start.
+      log.warn({ err, channels: live.length }, 'could not resubscribe, reconnecting');
+      if (sub.status === 'ready') sub.disconnect(true);
+      return;
+    }
+    log.info({ channels: live.length }, 'resubscribed');
+    for (const [channel, state] of live) sync(channel, state);
+  }
+
+  return {
+    async start(l) {
+      if (closed) throw closedError();
+      listener = l;
+      heartbeat ??= setInterval(() => {
+        for (const conn of [pub, sub]) if (conn.status === 'ready') conn.ping().catch(() => undefined);
+      }, HEARTBEAT_MS);
+      pub.connect().catch(() => undefined); // failures reconnect by retryStrategy and are logged there
+      sub.connect().catch(() => undefined);
+      await guard(
+        () =>
+          new Promise<void>((resolve) => {
+            if (isHealthy()) resolve();
+            else healthWaiters.push(resolve);
+          }),
+      );
+    },
+
+    publish(channel, data) {
+      const keys = [streamKey(channel), metaKey(channel)];
+      const args = [
+        newEpoch(),
+        limits.historyTtlMs,
+        limits.historySize,
+        PUBSUB_PREFIX + channel,
+        JSON.stringify(channel),
+        data,
+      ];
+      return guard(async () => toPosition(await evalScript(pub, PUBLISH, keys, args)), publishTimeoutMs);
+    },
+
+    subscribe(channel) {
+      return guard(() =>
+        serialize(channel, async () => {
+          if (closed) throw closedError();
+          const current = channels.get(channel);
+          if (current?.epoch !== undefined) return { epoch: current.epoch, offset: current.lastOffset };
+          const state: ChannelState = {
+            epoch: undefined,
+            lastOffset: 0,
+            held: [],
+            stale: false,
+            syncing: true,
+          };
+          channels.set(channel, state);
+          try {
+            await sub.subscribe(PUBSUB_PREFIX + channel);
+            const readSeq = received;
+            const position = await readPosition(sub, channel);
+            if (channels.get(channel) !== state) throw closedError();
+            state.epoch = position.epoch;
+            state.lastOffset = position.offset;
+            dropStale(state, readSeq);
+            state.syncing = false;
+            // Held publications reach the listener only after the caller has seen the position.
+            setImmediate(() => sync(channel, state));
+            return position;
+          } catch (err) {
+            if (channels.get(channel) === state) {
+              channels.delete(channel);
+              if (sub.status === 'ready') sub.unsubscribe(PUBSUB_PREFIX + channel).catch(() => undefined);
+            }
+            throw err;
+          }
+        }),
+      );
+    },
+
+    async unsubscribe(channel) {
+      if (closed) return;
+      await serialize(channel, async () => {
+        // A dropped connection took the subscription with it, and `resubscribe` skips the channel.
+        if (!channels.delete(channel) || sub.status !== 'ready') return;
+        await sub.unsubscribe(PUBSUB_PREFIX + channel).catch((err: unknown) => {
+          log.debug({ err, channel }, 'unsubscribe failed with the connection');
+        });
+      });
+    },
+
+    history(channel, since, wanted): Promise<HistoryResult> {
+      return guard(async () => {
+        // Both go out at once on one connection; entries published between them are cut at `top`.
+        const [position, entries] = await Promise.all([
+          readPosition(pub, channel),
+          pub.xrangeBuffer(streamKey(channel), `0-${since + 1}`, '+', 'COUNT', limits.historySize),
+        ]);
+        if ((wanted !== undefined && wanted !== position.epoch) || since > position.offset) {
+          return { recovered: false, reason: 'epoch_changed', position };
+        }
+        const tooOld = { recovered: false, reason: 'too_old', position } as const;
+        // MAXLEN ~ trims lazily, so the stream may keep more than the history promises.
+        if (position.offset - since > limits.historySize) return tooOld;
+        const publications: Publication[] = [];
+        for (const entry of entries) {
+          const offset = entryOffset(entry);
+          if (offset !== since + 1 + publications.length || offset > position.offset) break;
+          publications.push({ channel, offset, payload: entryPayload(entry) });
+        }
+        // Fewer than expected: trimmed or expired under us.
+        if (publications.length !== position.offset - since) return tooOld;
+        return { recovered: true, position, publications };
+      });
+    },
+
+    healthy: isHealthy,
+
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        for (const fail of [...pending]) fail(closedError());
+        clearInterval(heartbeat);
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        channels.clear();
+        await Promise.all([quit(pub), quit(sub)]);
+        updateHealth();
+      })();
+      return closing;
+    },
+  };
+}
+
+async function quit(conn: Redis): Promise<void> {
+  if (conn.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+    });
+    await Promise.race([conn.quit().catch(() => undefined), timeout]);
+    clearTimeout(timer);
+  }
+  conn.disconnect();
+}
+
+function timedOut(timeoutMs: number): WsfleetError {
+  return new WsfleetError(
+    'WSFLEET_REDIS_UNAVAILABLE',
+    `redis did not answer in ${timeoutMs} ms (it may still run)`,
+  );
+}
+
+/** `[epoch, offset]` as the scripts return it. */
+function toPosition(reply: unknown): Position {
+  if (Array.isArray(reply) && reply.length === 2) {
+    const epoch = String(reply[0]);
+    const offset = Number(reply[1]);
+    if (epoch !== '' && Number.isSafeInteger(offset) && offset >= 0) return { epoch, offset };
+  }
+  throw new Error(`unexpected script reply: ${JSON.stringify(reply)}`);
+}
+
+const COLON = 0x3a;
+
+/** `<offset>:<epoch>:<payload>`; the payload stays a view of the received bytes. */
+function parseLive(body: Buffer, seq: number): Live | undefined {
+  const first = body.indexOf(COLON);
+  const second = first < 0 ? -1 : body.indexOf(COLON, first + 1);
+  if (second < 0) return undefined;
+  const offset = Number(body.toString('latin1', 0, first));
+  if (!Number.isSafeInteger(offset) || offset < 1) return undefined;
+  return {
+    offset,
+    epoch: body.toString('latin1', first + 1, second),
+    payload: body.subarray(second + 1),
+    seq,
+  };
+}
+
+type StreamEntry = [id: Buffer, fields: Buffer[]];
+
+/** Entries carry the id `0-<offset>`. */
+function entryOffset([id]: StreamEntry): number {
+  return Number(id.toString('latin1').slice(2));
+}
+
+function entryPayload([, fields]: StreamEntry): Buffer {
+  return fields[1] ?? Buffer.alloc(0);
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for wsfleet: the system packages the daemons and the tests
+# run against (Redis, Chromium for the demo-page test, systemd-notify, python3 for the notify
+# socket stand-in) and the npm dependencies, which also builds dist/wsfleet.js.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+packages=(redis-server chromium systemd python3 ca-certificates)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "setup: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The packaged redis-server starts a system instance on 6379; the tests start their own on free
+# ports and need nothing from it.
+echo "setup: npm ci"
+npm ci --no-audit --no-fund

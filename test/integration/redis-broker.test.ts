@@ -1,0 +1,228 @@
+/**
+ * What only the Redis broker does: carry publications between nodes and keep delivery exact when
+ * the subscriber connection breaks or Redis restarts, with or without persistence.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Broker, BrokerListener, Position } from '../../daemons/app/broker.ts';
+import type { HistoryLimits } from '../../daemons/app/memory-broker.ts';
+import { createRedisBroker, reconnectDelay } from '../../daemons/app/redis-broker.ts';
+import { createLogger } from '../../daemons/shared/logger.ts';
+import { type RedisServer, type StartRedisOptions, startRedis } from '../helpers/redis.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+type Event =
+  | { readonly type: 'publication'; readonly offset: number; readonly text: string }
+  | { readonly type: 'reset'; readonly position: Position };
+
+/** One node: a broker with a listener that records events in order, and its log lines. */
+interface Node {
+  readonly broker: Broker;
+  readonly events: Event[];
+  readonly health: boolean[];
+  readonly lines: Record<string, unknown>[];
+  offsets(): number[];
+}
+
+const LIMITS: HistoryLimits = { historySize: 10_000, historyTtlMs: 60_000 };
+const CHANNEL = 'room:1';
+const WAIT_MS = 5_000;
+const range = (from: number, to: number): number[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+const brokers: Broker[] = [];
+const servers: RedisServer[] = [];
+afterEach(async () => {
+  await Promise.all(brokers.splice(0).map((broker) => broker.close()));
+  await Promise.all(servers.splice(0).map((server) => server.stop()));
+});
+
+async function server(options?: StartRedisOptions): Promise<RedisServer> {
+  const started = await startRedis(options);
+  servers.push(started);
+  return started;
+}
+
+async function node(url: string, channel = CHANNEL): Promise<Node> {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({
+    name: 'test',
+    level: 'debug',
+    destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+  });
+  const events: Event[] = [];
+  const health: boolean[] = [];
+  const listener: BrokerListener = {
+    publication(c, { offset, payload }) {
+      if (c === channel) events.push({ type: 'publication', offset, text: payload.toString() });
+    },
+    reset(c, position) {
+      if (c === channel) events.push({ type: 'reset', position });
+    },
+    health: (healthy) => health.push(healthy),
+  };
+  const broker = createRedisBroker({ url, limits: LIMITS, log });
+  brokers.push(broker);
+  await broker.start(listener);
+  const offsets = (): number[] => events.flatMap((e) => (e.type === 'publication' ? [e.offset] : []));
+  return { broker, events, health, lines, offsets };
+}
+
+/** Publishes a marker and waits until `to` has it, so everything published before has arrived. */
+async function settle(from: Node, to: Node): Promise<number> {
+  const { offset } = await from.broker.publish(CHANNEL, '"marker"');
+  await waitFor(() => to.offsets().includes(offset), WAIT_MS, `marker ${offset} to arrive`);
+  return offset;
+}
+
+const dataOf = (event: Event | undefined): unknown =>
+  event?.type === 'publication' ? (JSON.parse(event.text) as { data: unknown }).data : undefined;
+
+describe('reconnectDelay', () => {
+  it.each([
+    { attempt: 1, random: 0.5, delayMs: 50 },
+    { attempt: 2, random: 0.5, delayMs: 100 },
+    { attempt: 6, random: 0.5, delayMs: 1_600 },
+    { attempt: 7, random: 0.5, delayMs: 2_000 },
+    { attempt: 10_000, random: 0.5, delayMs: 2_000 },
+    { attempt: 1, random: 0, delayMs: 40 },
+    { attempt: 10_000, random: 1, delayMs: 2_400 },
+  ])(
+    'doubles from 50 ms to a 2 s cap, ±20 % jitter: attempt $attempt, random $random → $delayMs ms',
+    ({ attempt, random, delayMs }) => {
+      expect(reconnectDelay(attempt, () => random)).toBe(delayMs);
+    },
+  );
+});
+
+describe('Redis broker', () => {
+  describe('between nodes on one Redis', () => {
+    let redis: RedisServer;
+    beforeAll(async () => {
+      redis = await startRedis();
+    });
+    afterAll(() => redis?.stop());
+
+    it('delivers a publication made on node A to a subscriber on node B', async () => {
+      const a = await node(redis.url, 'between');
+      const b = await node(redis.url, 'between');
+      await b.broker.subscribe('between');
+
+      const position = await a.broker.publish('between', '{"hello":"B"}');
+      await waitFor(() => b.events.length > 0, WAIT_MS, 'the publication on B');
+      expect(b.events).toEqual([
+        {
+          type: 'publication',
+          offset: position.offset,
+          text: `{"op":"message","channel":"between","data":{"hello":"B"},"offset":${position.offset}}`,
+        },
+      ]);
+    });
+
+    it('fills from history what was published while the subscriber connection was broken', async () => {
+      const a = await node(redis.url);
+      const b = await node(redis.url);
+      await b.broker.subscribe(CHANNEL);
+      await Promise.all(range(1, 5).map((n) => a.broker.publish(CHANNEL, String(n))));
+      await waitFor(() => b.offsets().length === 5, WAIT_MS, 'the first five publications on B');
+
+      const admin = new Redis(redis.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+      try {
+        // Only B's subscriber connection holds subscriptions; it reconnects after >= 40 ms, so
+        // the publications below land while it is away and must come from the stream.
+        expect(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBe(1);
+      } finally {
+        admin.disconnect();
+      }
+      await Promise.all(range(6, 55).map((n) => a.broker.publish(CHANNEL, String(n))));
+      const marker = await settle(a, b);
+
+      expect(b.offsets()).toEqual(range(1, marker));
+      expect(b.events.slice(0, 55).map(dataOf)).toEqual(range(1, 55));
+      expect(b.lines).toContainEqual(expect.objectContaining({ msg: 'filled publications from history' }));
+      expect(b.health).toEqual([true, false, true]);
+    });
+  });
+
+  describe('across a Redis restart', () => {
+    it('delivers every publish that resolved exactly once and in order; those made while down reject', async () => {
+      const redis = await server({ appendonly: true });
+      const a = await node(redis.url);
+      const b = await node(redis.url);
+      await b.broker.subscribe(CHANNEL);
+
+      const resolved: { data: number; position: Position; whileDown: boolean }[] = [];
+      const rejected: { err: unknown; whileDown: boolean }[] = [];
+      const attempts: Promise<void>[] = [];
+      let sent = 0;
+      const ticker = setInterval(() => {
+        const data = ++sent;
+        const whileDown = redis.down;
+        attempts.push(
+          a.broker.publish(CHANNEL, String(data)).then(
+            (position) => void resolved.push({ data, position, whileDown }),
+            (err: unknown) => void rejected.push({ err, whileDown }),
+          ),
+        );
+      }, 5);
+      try {
+        await waitFor(() => resolved.length >= 50, WAIT_MS, '50 publishes before the restart');
+        await redis.restart(3_000);
+        const before = resolved.length;
+        await waitFor(() => resolved.length >= before + 100, 15_000, '100 publishes after the restart');
+      } finally {
+        clearInterval(ticker);
+      }
+      await Promise.all(attempts); // each is bounded by the publish timeout
+      const marker = await settle(a, b);
+
+      // Every attempt settled, and every one made while Redis was down rejected (none queued for later).
+      expect(resolved.length + rejected.length).toBe(sent);
+      expect(rejected.filter((r) => r.whileDown).length).toBeGreaterThan(100);
+      expect(resolved.filter((r) => r.whileDown)).toEqual([]);
+      for (const { err } of rejected) expect(err).toMatchObject({ code: 'WSFLEET_REDIS_UNAVAILABLE' });
+      expect(new Set(resolved.map((r) => r.position.epoch)).size).toBe(1);
+      // Offsets on B run 1..marker with nothing twice; a publish that failed while Redis had
+      // already applied it may be among them, one that resolved is never missing.
+      expect(b.offsets()).toEqual(range(1, marker));
+      for (const { data, position } of resolved) expect(dataOf(b.events[position.offset - 1])).toBe(data);
+      // B's publisher connection reconnects on its own schedule, maybe after its subscriber.
+      await waitFor(() => b.broker.healthy(), 15_000, 'node B to reconnect both connections');
+      expect(b.health).toContain(false);
+      expect(b.health.at(-1)).toBe(true);
+      expect(a.lines).toContainEqual(
+        expect.objectContaining({
+          msg: 'redis connection lost, reconnecting',
+          connection: 'publisher',
+          attempt: 1,
+          delayMs: expect.any(Number),
+        }),
+      );
+    });
+
+    it('resets subscribers to a new epoch when Redis restarts without persistence, then delivers on', async () => {
+      const redis = await server({ appendonly: false });
+      const a = await node(redis.url);
+      const b = await node(redis.url);
+      const subscribed = await b.broker.subscribe(CHANNEL);
+      await Promise.all(range(1, 3).map((n) => a.broker.publish(CHANNEL, String(n))));
+      await waitFor(() => b.offsets().length === 3, WAIT_MS, 'three publications before the restart');
+
+      await redis.restart(500);
+      await waitFor(() => b.events.some((e) => e.type === 'reset'), 15_000, 'a reset on B');
+      await waitFor(() => a.broker.healthy(), 15_000, 'node A to reconnect');
+      const after = await Promise.all(range(4, 6).map((n) => a.broker.publish(CHANNEL, String(n))));
+      await waitFor(() => b.events.length === 3 + 1 + 3, WAIT_MS, 'three publications after the reset');
+
+      const reset = b.events[3];
+      expect(reset?.type === 'reset' && reset.position.epoch).not.toBe(subscribed.epoch);
+      expect(reset).toEqual({ type: 'reset', position: { epoch: after[0]?.epoch, offset: 0 } });
+      expect(after.map((p) => p.offset)).toEqual([1, 2, 3]);
+      expect(b.events.slice(4).map((e) => [e.type === 'publication' && e.offset, dataOf(e)])).toEqual([
+        [1, 4],
+        [2, 5],
+        [3, 6],
+      ]);
+    });
+  });
+});
