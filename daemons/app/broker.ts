@@ -11,8 +11,9 @@
  * - For a channel this node has subscribed to, the `publication` listener sees every
  *   publication with an offset above the position `subscribe` returned, exactly once, in offset
  *   order, with no gaps — also across a broker outage, the broker fills gaps from history. When
- *   it cannot (history trimmed or lost), it calls `reset` with the new position instead and
- *   continues from there.
+ *   it cannot (history trimmed or lost), it calls `reset` with a position just before the
+ *   oldest publication history still holds (in the new epoch, if it changed) and continues
+ *   with every publication after it.
  * - `payload` is the exact text clients receive:
  *   `{"op":"message","channel":C,"data":D,"offset":O}`, encoded once where it is published.
  */

@@ -9,12 +9,24 @@
  * Needs Redis >= 6: the subscriber connection speaks RESP3, so it can read positions and history
  * while it is subscribed, and those reads reach Redis only after the SUBSCRIBE before them.
  */
-import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { WsfleetError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Broker, BrokerListener, HistoryResult, Position, Publication } from './broker.ts';
 import { type HistoryLimits, newEpoch } from './memory-broker.ts';
+import {
+  entryOffset,
+  entryPayload,
+  type Live,
+  metaKey,
+  POSITION,
+  PUBLISH,
+  PUBSUB_PREFIX,
+  parseLive,
+  type Script,
+  streamKey,
+  toPosition,
+} from './redis-scripts.ts';
 
 export interface RedisBrokerOptions {
   /** `redis://[user:password@]host:port[/db]` */
@@ -37,48 +49,6 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
   return Math.round(base * (1 + RECONNECT.jitter * (2 * random() - 1)));
 }
 
-// Hash tags keep a channel's stream and meta in one slot, as a Redis Cluster would need.
-const streamKey = (channel: string): string => `wsfleet:{${channel}}:s`;
-const metaKey = (channel: string): string => `wsfleet:{${channel}}:m`;
-const PUBSUB_PREFIX = 'wsfleet:p:';
-
-interface Script {
-  readonly lua: string;
-  readonly sha: string;
-}
-
-function script(lua: string): Script {
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
-}
-
-// A new epoch starts with an empty stream: entries of a lost epoch (for example a meta hash evicted
-// alone) must not mix with new offsets, and XADD would refuse their ids.
-const EPOCH_LUA = `
-local epoch = redis.call('HGET', KEYS[2], 'e')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'e', epoch)
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-end
-`;
-
-/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms, history size, pub/sub channel, channel JSON, data. */
-const PUBLISH = script(`${EPOCH_LUA}
-local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
-local payload = '{"op":"message","channel":' .. ARGV[5] .. ',"data":' .. ARGV[6] .. ',"offset":' .. offset .. '}'
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '0-' .. offset, 'd', payload)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', ARGV[4], offset .. ':' .. epoch .. ':' .. payload)
-return {epoch, offset}
-`);
-
-/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms. Creating the epoch here keeps positions stable. */
-const POSITION = script(`${EPOCH_LUA}
-return {epoch, redis.call('HGET', KEYS[2], 's') or '0'}
-`);
-
 /** Reads the gap after a reconnect in batches, so one channel's backlog never blocks the rest long. */
 const FILL_BATCH = 500;
 const RESUBSCRIBE_BATCH = 500;
@@ -91,14 +61,6 @@ const SYNC_RETRY_MS = 1_000;
  */
 const HEARTBEAT_MS = 5_000;
 const QUIT_TIMEOUT_MS = 1_000;
-
-interface Live {
-  readonly epoch: string;
-  readonly offset: number;
-  readonly payload: Buffer;
-  /** Order of arrival, to tell messages received before a position read from those after it. */
-  readonly seq: number;
-}
 
 interface ChannelState {
   /** Undefined until `subscribe` has read the channel's position. */
@@ -318,17 +280,30 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
     // An offset below ours in the same epoch means Redis lost writes (a crash inside the fsync
     // window); the offsets ahead will be reused, so treat it as lost history.
     if (top.epoch !== state.epoch || top.offset < state.lastOffset) {
-      reset(channel, state, top);
+      if (!(await resetFromHistory(channel, state, top))) return;
     } else if (top.offset > state.lastOffset) {
       const from = state.lastOffset + 1;
       if (!(await fill(channel, state, top.offset))) return;
       if (state.lastOffset === top.offset) {
         log.debug({ channel, from, to: top.offset }, 'filled publications from history');
-      } else {
-        reset(channel, state, top); // trimmed or expired before we read it
+      } else if (!(await resetFromHistory(channel, state, top))) {
+        return; // trimmed or expired before we read it
       }
     }
     dropStale(state, readSeq);
+  }
+
+  /**
+   * The publications we missed are gone: reset to just before the oldest entry the stream still
+   * holds and hand on everything from there, so that what was published since the loss (a new
+   * epoch starts with an empty stream) still reaches subscribers. False if unsubscribed meanwhile.
+   */
+  async function resetFromHistory(channel: string, state: ChannelState, top: Position): Promise<boolean> {
+    const [oldest] = await sub.xrangeBuffer(streamKey(channel), '-', '+', 'COUNT', 1);
+    if (channels.get(channel) !== state) return false;
+    const first = oldest === undefined ? top.offset + 1 : entryOffset(oldest);
+    reset(channel, state, { epoch: top.epoch, offset: Math.min(Math.max(first - 1, 0), top.offset) });
+    return fill(channel, state, top.offset);
   }
 
   /** Hands on the stream's entries up to `to` while they follow on; false if unsubscribed meanwhile. */
@@ -551,42 +526,4 @@ function timedOut(timeoutMs: number): WsfleetError {
     'WSFLEET_REDIS_UNAVAILABLE',
     `redis did not answer in ${timeoutMs} ms (it may still run)`,
   );
-}
-
-/** `[epoch, offset]` as the scripts return it. */
-function toPosition(reply: unknown): Position {
-  if (Array.isArray(reply) && reply.length === 2) {
-    const epoch = String(reply[0]);
-    const offset = Number(reply[1]);
-    if (epoch !== '' && Number.isSafeInteger(offset) && offset >= 0) return { epoch, offset };
-  }
-  throw new Error(`unexpected script reply: ${JSON.stringify(reply)}`);
-}
-
-const COLON = 0x3a;
-
-/** `<offset>:<epoch>:<payload>`; the payload stays a view of the received bytes. */
-function parseLive(body: Buffer, seq: number): Live | undefined {
-  const first = body.indexOf(COLON);
-  const second = first < 0 ? -1 : body.indexOf(COLON, first + 1);
-  if (second < 0) return undefined;
-  const offset = Number(body.toString('latin1', 0, first));
-  if (!Number.isSafeInteger(offset) || offset < 1) return undefined;
-  return {
-    offset,
-    epoch: body.toString('latin1', first + 1, second),
-    payload: body.subarray(second + 1),
-    seq,
-  };
-}
-
-type StreamEntry = [id: Buffer, fields: Buffer[]];
-
-/** Entries carry the id `0-<offset>`. */
-function entryOffset([id]: StreamEntry): number {
-  return Number(id.toString('latin1').slice(2));
-}
-
-function entryPayload([, fields]: StreamEntry): Buffer {
-  return fields[1] ?? Buffer.alloc(0);
 }

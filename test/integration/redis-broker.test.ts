@@ -200,6 +200,33 @@ describe('Redis broker', () => {
       );
     });
 
+    it('delivers what was published in a new epoch before the node noticed the history was lost', async () => {
+      const redis = await server();
+      const a = await node(redis.url);
+      const b = await node(redis.url);
+      const subscribed = await b.broker.subscribe(CHANNEL);
+      await Promise.all(range(1, 3).map((n) => a.broker.publish(CHANNEL, String(n))));
+      await waitFor(() => b.offsets().length === 3, WAIT_MS, 'three publications before the loss');
+
+      const admin = new Redis(redis.url);
+      try {
+        await admin.flushall();
+      } finally {
+        admin.disconnect();
+      }
+      const after = await Promise.all(range(4, 6).map((n) => a.broker.publish(CHANNEL, String(n))));
+      await waitFor(() => b.events.length === 3 + 1 + 3, WAIT_MS, 'a reset and the three new publications');
+
+      expect(after.map((p) => p.offset)).toEqual([1, 2, 3]);
+      expect(after[0]?.epoch).not.toBe(subscribed.epoch);
+      expect(b.events[3]).toEqual({ type: 'reset', position: { epoch: after[0]?.epoch, offset: 0 } });
+      expect(b.events.slice(4).map((e) => [e.type === 'publication' && e.offset, dataOf(e)])).toEqual([
+        [1, 4],
+        [2, 5],
+        [3, 6],
+      ]);
+    });
+
     it('resets subscribers to a new epoch when Redis restarts without persistence, then delivers on', async () => {
       const redis = await server({ appendonly: false });
       const a = await node(redis.url);

@@ -1,0 +1,94 @@
+/**
+ * The Redis side of the broker: key names, the Lua scripts, and parsing what Redis sends back.
+ * Kept apart from the connection and recovery logic in redis-broker.ts.
+ */
+import { createHash } from 'node:crypto';
+import type { Position } from './broker.ts';
+
+// Hash tags keep a channel's stream and meta in one slot, as a Redis Cluster would need.
+export const streamKey = (channel: string): string => `wsfleet:{${channel}}:s`;
+export const metaKey = (channel: string): string => `wsfleet:{${channel}}:m`;
+export const PUBSUB_PREFIX = 'wsfleet:p:';
+
+export interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+// A new epoch starts with an empty stream: entries of a lost epoch (for example a meta hash evicted
+// alone) must not mix with new offsets, and XADD would refuse their ids.
+const EPOCH_LUA = `
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', epoch)
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+`;
+
+/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms, history size, pub/sub channel, channel JSON, data. */
+export const PUBLISH = script(`${EPOCH_LUA}
+local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
+local payload = '{"op":"message","channel":' .. ARGV[5] .. ',"data":' .. ARGV[6] .. ',"offset":' .. offset .. '}'
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '0-' .. offset, 'd', payload)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[4], offset .. ':' .. epoch .. ':' .. payload)
+return {epoch, offset}
+`);
+
+/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms. Creating the epoch here keeps positions stable. */
+export const POSITION = script(`${EPOCH_LUA}
+return {epoch, redis.call('HGET', KEYS[2], 's') or '0'}
+`);
+
+export interface Live {
+  readonly epoch: string;
+  readonly offset: number;
+  readonly payload: Buffer;
+  /** Order of arrival, to tell messages received before a position read from those after it. */
+  readonly seq: number;
+}
+
+/** `[epoch, offset]` as the scripts return it. */
+export function toPosition(reply: unknown): Position {
+  if (Array.isArray(reply) && reply.length === 2) {
+    const epoch = String(reply[0]);
+    const offset = Number(reply[1]);
+    if (epoch !== '' && Number.isSafeInteger(offset) && offset >= 0) return { epoch, offset };
+  }
+  throw new Error(`unexpected script reply: ${JSON.stringify(reply)}`);
+}
+
+const COLON = 0x3a;
+
+/** `<offset>:<epoch>:<payload>`; the payload stays a view of the received bytes. */
+export function parseLive(body: Buffer, seq: number): Live | undefined {
+  const first = body.indexOf(COLON);
+  const second = first < 0 ? -1 : body.indexOf(COLON, first + 1);
+  if (second < 0) return undefined;
+  const offset = Number(body.toString('latin1', 0, first));
+  if (!Number.isSafeInteger(offset) || offset < 1) return undefined;
+  return {
+    offset,
+    epoch: body.toString('latin1', first + 1, second),
+    payload: body.subarray(second + 1),
+    seq,
+  };
+}
+
+export type StreamEntry = [id: Buffer, fields: Buffer[]];
+
+/** Entries carry the id `0-<offset>`. */
+export function entryOffset([id]: StreamEntry): number {
+  return Number(id.toString('latin1').slice(2));
+}
+
+export function entryPayload([, fields]: StreamEntry): Buffer {
+  return fields[1] ?? Buffer.alloc(0);
+}
