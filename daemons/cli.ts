@@ -17,6 +17,18 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'Run the WebSocket channel server',
     load: async () => (await import('./app/main.ts')).run,
   },
+  'renewer run': {
+    summary: 'Run the ACME renewer daemon',
+    load: async () => (await import('./renewer/main.ts')).run,
+  },
+  'renewer renew': {
+    summary: 'Renew certificates now (through the running daemon, or by itself)',
+    load: async () => (await import('./renewer/renew-command.ts')).run,
+  },
+  'renewer status': {
+    summary: 'Show each certificate in the store: names, serial, validity, next renewal, last error',
+    load: async () => (await import('./renewer/status-command.ts')).run,
+  },
   'app token': {
     summary: 'Print a signed connection token for --token-secret',
     load: async () => (await import('./app/token-command.ts')).run,
@@ -62,4 +74,6 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
 }
 
 const code = await main(process.argv.slice(2), process.env);
-if (code !== undefined) process.exitCode = code;
+// A one-shot command is done: exit now rather than wait for idle keep-alive sockets to time
+// out. stdout and stderr are synchronous for files and pipes on Linux, so nothing is lost.
+if (code !== undefined) process.exit(code);

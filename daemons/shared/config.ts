@@ -180,10 +180,12 @@ export function parseConfig<O extends Options>(
         source[key] === 'env'
           ? `\`${envName(key)}\` (${flagName(key)})`
           : `\`${flagName(key)}\` (${envName(key)})`;
+      // A custom check explains itself (which name is wrong and why); add its words.
+      const why = issue.code === 'custom' && issue.message ? ` (${issue.message})` : '';
       problems.push(
         raw === undefined
           ? `Missing ${names}: expected ${spec.expected}`
-          : `Expected ${names} to be ${spec.expected}, got ${show(spec, raw)}`,
+          : `Expected ${names} to be ${spec.expected}, got ${show(spec, raw)}${spec.secret ? '' : why}`,
       );
     }
   }

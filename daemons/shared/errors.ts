@@ -10,6 +10,28 @@ export const ERROR_CODES = {
   WSFLEET_SHUTDOWN_TIMEOUT: 'Graceful shutdown did not finish before its deadline (exit 1).',
   WSFLEET_REDIS_UNAVAILABLE: 'Redis could not be reached, so a publish could not be made durable.',
   WSFLEET_BROKER_CLOSED: 'The message broker was closed while an operation was waiting on it.',
+  WSFLEET_ACME_FAILED: 'The ACME CA refused or failed a request; the log gives its problem type and detail.',
+  WSFLEET_ACME_RATE_LIMITED:
+    'The ACME CA rate-limited the account or the names; retried after its Retry-After.',
+  WSFLEET_ACME_UNREACHABLE: 'The ACME CA could not be reached (DNS, connection, TLS or timeout).',
+  WSFLEET_ACME_CHALLENGE_FAILED: 'The CA could not validate a name over HTTP-01; the log names it.',
+  WSFLEET_CERTIFICATE_INVALID:
+    'A certificate chain could not be parsed, does not verify, or does not match its key.',
+  WSFLEET_SELF_CHECK:
+    'A name does not reach this renewer over HTTP, so no order was placed; the message says where it broke.',
+  WSFLEET_RATE_GUARD:
+    'The name set already got 2 certificates in the last 7 days; the next is allowed later.',
+  WSFLEET_RENEWAL_FAILED: 'A renewal failed for a reason without a more specific code.',
+  WSFLEET_STORE_PRECONDITION:
+    'A store write lost a race: the object changed since it was read (HTTP 412 in GCS).',
+  WSFLEET_STORE_UNAVAILABLE:
+    'The certificate store could not be reached or failed; the operation is retried, never half-applied.',
+  WSFLEET_STORE_DENIED:
+    'The certificate store refused access (check the service account or file permissions).',
+  WSFLEET_STORE_CORRUPT: 'An object in the certificate store is not what wsfleet wrote; it is left alone.',
+  WSFLEET_STORE_URL: 'The store URL is neither gs://bucket[/prefix] nor file:///path.',
+  WSFLEET_STORE_INVALID:
+    'A store key or record is not allowed (a `.`/`..` or empty segment, NUL, too long, or a bad field); nothing was written.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

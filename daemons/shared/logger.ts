@@ -34,6 +34,8 @@ export function createLogger({ name, level = 'info', destination }: LoggerOption
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    // Synchronous writes: a daemon logs events, not traffic, and the last line before exit
+    // ("stopped", or why it failed) must never be lost in a buffer.
+    destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }

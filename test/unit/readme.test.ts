@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { appOptions } from '../../daemons/app/config.ts';
 import { PROTOCOL_ERRORS } from '../../daemons/app/protocol.ts';
+import { renewerOptions } from '../../daemons/renewer/config.ts';
 import { envName, flagName } from '../../daemons/shared/config.ts';
 import { ERROR_CODES } from '../../daemons/shared/errors.ts';
 
@@ -27,8 +28,11 @@ function tableCodes(heading: string): string[] {
 }
 
 describe('README', () => {
-  it('documents every flag of wsfleet app run with its variable', () => {
-    for (const key of Object.keys(appOptions)) {
+  it.each([
+    ['wsfleet app run', appOptions],
+    ['wsfleet renewer run', renewerOptions],
+  ])('documents every flag of %s with its variable', (_command, options) => {
+    for (const key of Object.keys(options)) {
       expect(readme).toContain(`| \`${flagName(key)}\` | \`${envName(key)}\` |`);
     }
   });

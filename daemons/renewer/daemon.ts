@@ -1,0 +1,241 @@
+/**
+ * The renewer daemon, built apart from running it: `createRenewerDaemon(config, deps)` returns
+ * `{ start(), close() }`. It listens for HTTP-01 challenges (on a socket systemd passes, or on
+ * --http-host:--http-port), serves /metrics and /healthz on --metrics-host:--metrics-port, takes
+ * manual renewals on its control socket, and checks certificates on schedule.
+ */
+import { createServer, type Server } from 'node:http';
+import type { Agent } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { sendJson, sendText, serveMetrics } from '../shared/http.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { CertStore } from '../shared/store/cert-store.ts';
+import { createAcmeClient } from './acme.ts';
+import { certificateInfo, chainProblem, keyMatchesCertificate } from './certificate-info.ts';
+import { type ChallengeServer, createChallengeServer } from './challenge-server.ts';
+import { type CertificateSpec, directoryUrl, openCertStore, type RenewerConfig } from './config.ts';
+import { type ControlServer, createControlServer, type RenewCommand } from './control.ts';
+import { createRenewerMetrics, type RenewerMetrics } from './metrics.ts';
+import {
+  type ChainInfo,
+  createRenewer,
+  type Outcome,
+  type ProgressEvent,
+  RenewalError,
+  type Renewer,
+} from './renewer.ts';
+import { createScheduler, type Scheduler } from './scheduler.ts';
+import { createResolver, selfCheck } from './self-check.ts';
+
+/** Reads what the renewer needs from an issued chain, refusing a chain that is not usable. */
+export function inspectIssued(certificatePem: string, privateKeyPem: string): ChainInfo {
+  const problem = chainProblem(certificatePem);
+  if (problem !== undefined)
+    throw new RenewalError('WSFLEET_CERTIFICATE_INVALID', `the CA sent an unusable chain: ${problem}`);
+  if (!keyMatchesCertificate(certificatePem, privateKeyPem)) {
+    throw new RenewalError('WSFLEET_CERTIFICATE_INVALID', 'the issued certificate does not match its key');
+  }
+  const info = certificateInfo(certificatePem);
+  return {
+    serial: info.serial,
+    notBefore: info.notBefore,
+    notAfter: info.notAfter,
+    domains: info.dnsNames,
+    issuer: info.issuer,
+    ariCertId: info.ariCertId ?? '',
+  };
+}
+
+/** The settings that shape one renewer, from the daemon's or the `renew` command's flags. */
+export type RenewerParts = Pick<
+  RenewerConfig,
+  | 'email'
+  | 'staging'
+  | 'directoryUrl'
+  | 'eabKid'
+  | 'eabHmacKey'
+  | 'profile'
+  | 'selfCheck'
+  | 'selfCheckPort'
+  | 'dnsServer'
+  | 'owner'
+  | 'leaseSeconds'
+>;
+
+export interface RenewerKit {
+  readonly renewer: Renewer;
+  readonly directoryUrl: string;
+}
+
+/** Wires a renewer from its parts: the ACME client, the self-check, the chain inspection. */
+export function assembleRenewer(
+  config: RenewerParts,
+  {
+    store,
+    challenges,
+    log,
+    metrics,
+    agent,
+    now,
+  }: {
+    store: CertStore;
+    challenges: ChallengeServer;
+    log: Logger;
+    metrics: RenewerMetrics;
+    agent?: Agent;
+    /** The clock: tests move it into a certificate's renewal window. */
+    now?: () => Date;
+  },
+): RenewerKit {
+  const directory = directoryUrl(config);
+  const acme = createAcmeClient({
+    directoryUrl: directory,
+    store,
+    challenges,
+    log,
+    ...(config.email === undefined ? {} : { email: config.email }),
+    ...(config.eabKid === undefined || config.eabHmacKey === undefined
+      ? {}
+      : { eab: { kid: config.eabKid, hmacKey: config.eabHmacKey } }),
+    ...(agent === undefined ? {} : { agent }),
+  });
+  const resolver = createResolver(config.dnsServer === undefined ? undefined : [config.dnsServer]);
+  const renewer = createRenewer(
+    {
+      directoryUrl: directory,
+      owner: config.owner,
+      leaseMs: config.leaseSeconds * 1000,
+      ...(config.profile === undefined ? {} : { profile: config.profile }),
+    },
+    {
+      store,
+      acme,
+      log,
+      metrics,
+      inspect: inspectIssued,
+      ...(now === undefined ? {} : { now }),
+      ...(config.selfCheck
+        ? {
+            selfCheck: (domain: string) =>
+              selfCheck({ name: domain, challenges, port: config.selfCheckPort, resolver }),
+          }
+        : {}),
+    },
+  );
+  return { renewer, directoryUrl: directory };
+}
+
+export interface RenewerDaemonDeps {
+  readonly log: Logger;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** A passed listening socket for challenges (systemd socket activation). */
+  readonly challengeFd?: number;
+  readonly store?: CertStore;
+  readonly agent?: Agent;
+  readonly now?: () => Date;
+}
+
+export interface RenewerDaemon {
+  start(): Promise<{ challenges: AddressInfo | undefined; metrics: AddressInfo }>;
+  close(): Promise<void>;
+  readonly scheduler: Scheduler;
+  readonly metrics: RenewerMetrics;
+}
+
+export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDeps): RenewerDaemon {
+  const log = deps.log;
+  const metrics = createRenewerMetrics();
+  const store = deps.store ?? openCertStore(config);
+  const challenges = createChallengeServer({
+    host: config.httpHost,
+    port: config.httpPort,
+    log,
+    ...(deps.challengeFd === undefined ? {} : { fd: deps.challengeFd }),
+  });
+  const { renewer, directoryUrl: directory } = assembleRenewer(config, {
+    store,
+    challenges,
+    log,
+    metrics,
+    ...(deps.agent === undefined ? {} : { agent: deps.agent }),
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+  });
+  const scheduler = createScheduler({
+    certs: config.cert,
+    renewer,
+    cron: config.checkCron,
+    log,
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+  });
+  const byName = new Map<string, CertificateSpec>(config.cert.map((spec) => [spec.name, spec]));
+
+  async function renew(command: RenewCommand, progress: (event: ProgressEvent) => void): Promise<Outcome[]> {
+    if (command.directoryUrl !== undefined && command.directoryUrl !== directory) {
+      throw new Error(
+        `the running renewer uses ${directory}, not ${command.directoryUrl}; stop it to renew elsewhere`,
+      );
+    }
+    const unknown = command.names.filter((n) => !byName.has(n));
+    if (unknown.length > 0) {
+      throw new Error(
+        `not configured on the running renewer: ${unknown.join(', ')} (configured: ${[...byName.keys()].join(', ')})`,
+      );
+    }
+    const outcomes: Outcome[] = [];
+    for (const name of command.names) {
+      outcomes.push(
+        await scheduler.run(byName.get(name) as CertificateSpec, {
+          force: command.force,
+          dryRun: command.dryRun,
+          progress,
+        }),
+      );
+    }
+    return outcomes;
+  }
+
+  const control: ControlServer = createControlServer(config.controlSocket, { renew }, log);
+  let admin: Server | undefined;
+  let closing: Promise<void> | undefined;
+
+  return {
+    scheduler,
+    metrics,
+    async start() {
+      await challenges.start();
+      const srv = createServer((req, res) => {
+        const path = (req.url ?? '/').split('?')[0];
+        if (req.method === 'GET' && path === '/metrics') {
+          serveMetrics(metrics.registry, res).catch(() => res.destroy());
+        } else if (req.method === 'GET' && path === '/healthz') {
+          sendJson(res, 200, { status: 'ok', directory, certificates: config.cert.map((c) => c.name) });
+        } else {
+          sendText(res, 404, 'not found\n');
+        }
+      });
+      admin = srv;
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(config.metricsPort, config.metricsHost, () => resolve());
+      });
+      await control.start();
+      scheduler.start();
+      return { challenges: challenges.address(), metrics: srv.address() as AddressInfo };
+    },
+    close() {
+      closing ??= (async () => {
+        await scheduler.close();
+        await control.close();
+        await challenges.close();
+        const srv = admin;
+        if (srv !== undefined) {
+          const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
+          srv.closeAllConnections();
+          await closed;
+        }
+        log.info('renewer closed');
+      })();
+      return closing;
+    },
+  };
+}

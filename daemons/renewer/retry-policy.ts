@@ -1,0 +1,30 @@
+/**
+ * What to do after a failed renewal, as data. Let's Encrypt's advice: retry after about 1
+ * minute, 10 minutes, 100 minutes, then once a day. Jitter (±10 %) keeps a fleet from
+ * retrying in lockstep; the CA's Retry-After wins when it asks for longer. Permanent errors
+ * (the CA said no for a reason a retry cannot fix) are not retried until the configuration
+ * changes or a person asks (`wsfleet renewer renew`).
+ */
+
+export const RETRY_SCHEDULE_MS = [60_000, 600_000, 6_000_000] as const;
+export const RETRY_CAP_MS = 24 * 3600 * 1000;
+export const RETRY_JITTER = 0.1;
+
+export interface RetryInput {
+  /** Consecutive failures including this one (1 after the first). */
+  readonly failures: number;
+  readonly permanent: boolean;
+  /** The CA's Retry-After, when it sent one. */
+  readonly retryAfterMs?: number;
+}
+
+/** Milliseconds until the next attempt, or undefined for "do not retry". */
+export function retryDelay(
+  { failures, permanent, retryAfterMs }: RetryInput,
+  random: () => number = Math.random,
+): number | undefined {
+  if (permanent) return undefined;
+  const base = RETRY_SCHEDULE_MS[failures - 1] ?? RETRY_CAP_MS;
+  const jittered = Math.round(base * (1 + RETRY_JITTER * (2 * random() - 1)));
+  return Math.max(jittered, retryAfterMs ?? 0);
+}

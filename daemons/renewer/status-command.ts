@@ -1,0 +1,35 @@
+/** `wsfleet renewer status [--json]`: each certificate as the store has it. */
+import { z } from 'zod';
+import type { Command } from '../cli.ts';
+import { helpText, option, parseConfig, wantsHelp } from '../shared/config.ts';
+import { openCertStore, renewerOptions, storeOptions } from './config.ts';
+import { formatStatus, readStatus } from './status.ts';
+
+const statusOptions = {
+  ...storeOptions,
+  cert: renewerOptions.cert,
+  json: option({
+    schema: z.boolean().default(false),
+    description: 'Print JSON instead of text',
+    expected: 'true or false',
+    kind: 'flag',
+  }),
+} as const;
+
+export const run: Command = async (argv, env) => {
+  if (wantsHelp(argv)) {
+    process.stdout.write(
+      helpText(
+        'wsfleet renewer status [flags]',
+        'Show each certificate (the configured ones, or all in the store): names, serial, validity, next renewal, last error.',
+        statusOptions,
+      ),
+    );
+    return 0;
+  }
+  const { config } = parseConfig(statusOptions, argv, env);
+  const store = openCertStore(config);
+  const statuses = await readStatus(store, config.cert);
+  process.stdout.write(config.json ? `${JSON.stringify(statuses, null, 2)}\n` : formatStatus(statuses));
+  return 0;
+};

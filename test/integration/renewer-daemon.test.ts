@@ -1,0 +1,169 @@
+/**
+ * The renewer as it runs: the real entry point spawned with flags, Pebble as the CA, and the
+ * `renew` and `status` commands talking to it or working without it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createChallengeServer } from '../../daemons/renewer/challenge-server.ts';
+import { renewerOptions } from '../../daemons/renewer/config.ts';
+import { assembleRenewer } from '../../daemons/renewer/daemon.ts';
+import { createRenewerMetrics } from '../../daemons/renewer/metrics.ts';
+import { parseConfig } from '../../daemons/shared/config.ts';
+import { createLogger } from '../../daemons/shared/logger.ts';
+import { createCertStore, createFileStore } from '../../daemons/shared/store/index.ts';
+import { type DaemonProcess, spawnCli } from '../helpers/app.ts';
+import { freePort } from '../helpers/net.ts';
+import { type Pebble, startPebble, trustAgent } from '../helpers/pebble.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+describe('wsfleet renewer (the real entry point)', () => {
+  let pebble: Pebble;
+  let httpPort: number;
+  let dir: string;
+  let n = 0;
+  const daemons: DaemonProcess[] = [];
+
+  beforeAll(async () => {
+    httpPort = await freePort();
+    pebble = await startPebble({ httpPort });
+    dir = await mkdtemp(join(tmpdir(), 'wsfleet-renewer-cli-'));
+  });
+
+  afterEach(async () => {
+    await Promise.all(daemons.splice(0).map((d) => d.stop('SIGKILL')));
+  });
+
+  afterAll(async () => {
+    await pebble?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function setup() {
+    const id = n++;
+    const storePath = join(dir, `store-${id}`);
+    const env: Record<string, string> = {
+      NODE_EXTRA_CA_CERTS: pebble.caFile,
+      WSFLEET_STORE: `file://${storePath}`,
+      WSFLEET_DIRECTORY_URL: pebble.directoryUrl,
+      WSFLEET_HTTP_HOST: '127.0.0.1',
+      WSFLEET_HTTP_PORT: String(httpPort),
+      WSFLEET_SELF_CHECK_PORT: String(httpPort),
+      WSFLEET_DNS_SERVER: pebble.dnsServer,
+      WSFLEET_METRICS_PORT: '0',
+      WSFLEET_CONTROL_SOCKET: join(dir, `control-${id}.sock`),
+      WSFLEET_LEASE_SECONDS: '5',
+    };
+    return { env, store: createCertStore(createFileStore(storePath)) };
+  }
+
+  async function cli(args: string[], env: Record<string, string>) {
+    const p = spawnCli(args, env);
+    daemons.push(p);
+    const { code } = await p.exited;
+    return { code, stdout: p.stdout.join('\n'), stderr: p.stderr.join('') };
+  }
+
+  it('issues at start, renews on request through the control socket, and reports status', async () => {
+    const { env, store } = setup();
+    const daemon = spawnCli(['renewer', 'run', '--cert', 'cli.test,www.cli.test'], env);
+    daemons.push(daemon);
+    const first = await waitFor(() => store.current('cli.test'), 30_000, 'the first certificate');
+    await waitFor(
+      () => daemon.logs().some((l) => l.msg === 'certificate renewed and stored'),
+      5_000,
+      'the log line',
+    );
+
+    const renew = await cli(['renewer', 'renew', 'cli.test', '--force'], env);
+    expect(renew.code).toBe(0);
+    expect(renew.stdout).not.toContain('renewing directly');
+    expect(renew.stdout).toMatch(/cli\.test: self_check domain=www\.cli\.test/);
+    expect(renew.stdout).toMatch(/cli\.test: renewed, serial [0-9a-f]+/);
+    const second = await store.current('cli.test');
+    expect(second?.certificate.serial).not.toBe(first.certificate.serial);
+
+    const status = await cli(['renewer', 'status', '--json'], env);
+    expect(status.code).toBe(0);
+    const [entry] = JSON.parse(status.stdout) as { name: string; serial: string; domains: string[] }[];
+    expect(entry).toMatchObject({
+      name: 'cli.test',
+      serial: second?.certificate.serial,
+      domains: ['cli.test', 'www.cli.test'],
+    });
+    expect(JSON.stringify(status.stdout)).not.toContain('PRIVATE KEY');
+
+    const unknown = await cli(['renewer', 'renew', 'other.test'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr + unknown.stdout).toContain('not configured on the running renewer: other.test');
+    expect(daemon.stdout.join('\n')).not.toContain('PRIVATE KEY');
+
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
+  it('renews by itself when no daemon runs, and exits non-zero when it cannot', async () => {
+    const { env, store } = setup();
+    const ok = await cli(['renewer', 'renew', 'alone.test'], env);
+    expect(ok.stdout).toContain('No renewer daemon is running here');
+    expect(ok.code).toBe(0);
+    expect((await store.current('alone.test'))?.certificate.domains).toEqual(['alone.test']);
+
+    const dry = await cli(['renewer', 'renew', 'alone.test', '--dry-run', '--force'], env);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('dry run: every check passed');
+
+    const wildcard = await cli(['renewer', 'renew', '*.alone.test'], env);
+    expect(wildcard.code).toBe(78);
+    expect(wildcard.stderr).toContain('wildcards need DNS-01');
+  });
+
+  it('finishes the work of a renewer killed mid-order once its lease expires', async () => {
+    const { env, store } = setup();
+    const victim = spawnCli(['renewer', 'run', '--cert', 'killed.test', '--log-level', 'debug'], env);
+    daemons.push(victim);
+    await waitFor(
+      () =>
+        victim
+          .logs()
+          .some((l) => l.msg === 'renewal step' && (l.step === 'self_check' || l.step === 'order')),
+      20_000,
+      'the victim to hold the lease',
+    );
+    await victim.stop('SIGKILL');
+    expect(await store.current('killed.test')).toBeUndefined();
+
+    const log = createLogger({
+      name: 'test',
+      level: 'silent',
+      destination: new Writable({ write: (_c, _e, cb) => cb() }),
+    });
+    const challenges = createChallengeServer({ host: '127.0.0.1', port: httpPort, log });
+    await challenges.start();
+    try {
+      const { config } = parseConfig(renewerOptions, ['--owner', 'successor'], env);
+      const { renewer } = assembleRenewer(config, {
+        store,
+        challenges,
+        log,
+        metrics: createRenewerMetrics(),
+        agent: trustAgent(pebble.caPem),
+      });
+      const spec = { name: 'killed.test', domains: ['killed.test'] };
+      expect(await renewer.check(spec)).toMatchObject({ result: 'locked' });
+      const outcome = await waitFor(
+        async () => {
+          const o = await renewer.check(spec);
+          return o.result === 'locked' ? undefined : o;
+        },
+        15_000,
+        'the lease to expire',
+        500,
+      );
+      expect(outcome).toMatchObject({ result: 'renewed' });
+    } finally {
+      await challenges.close();
+    }
+  });
+});
