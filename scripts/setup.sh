@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine for wsfleet: the system packages the daemons and the tests
-# run against (Redis, Chromium for the demo-page test, systemd-notify, python3 for the notify
-# socket stand-in) and the npm dependencies, which also builds dist/wsfleet.js.
+# run against (Redis; Chromium for the demo-page test; systemd-notify; python3 for the notify
+# socket stand-in; Pebble and pebble-challtestsrv, Let's Encrypt's test CA and DNS stand-in;
+# openssl for test certificates) and the npm dependencies, which also builds dist/wsfleet.js.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-packages=(redis-server chromium systemd python3 ca-certificates)
+packages=(redis-server chromium systemd python3 ca-certificates openssl pebble)
 
 missing=()
 for p in "${packages[@]}"; do
