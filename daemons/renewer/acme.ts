@@ -24,6 +24,12 @@ import { createPrivateKey } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { type Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import * as acme from 'acme-client';
+import {
+  type CertificateInfo,
+  certificateInfo,
+  chainProblem,
+  keyMatchesCertificate,
+} from '../shared/certificate-info.ts';
 import { WsfleetError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { AcmeAccount, CertStore } from '../shared/store/cert-store.ts';
@@ -38,12 +44,6 @@ import {
   parseRetryAfter,
   problemError,
 } from './acme-errors.ts';
-import {
-  type CertificateInfo,
-  certificateInfo,
-  chainProblem,
-  keyMatchesCertificate,
-} from './certificate-info.ts';
 import type { ChallengeServer } from './challenge-server.ts';
 
 export interface AcmeClientOptions {

@@ -7,11 +7,11 @@
 import { createServer, type Server } from 'node:http';
 import type { Agent } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { certificateInfo, chainProblem, keyMatchesCertificate } from '../shared/certificate-info.ts';
 import { sendJson, sendText, serveMetrics } from '../shared/http.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { CertStore } from '../shared/store/cert-store.ts';
 import { createAcmeClient } from './acme.ts';
-import { certificateInfo, chainProblem, keyMatchesCertificate } from './certificate-info.ts';
 import { type ChallengeServer, createChallengeServer } from './challenge-server.ts';
 import { type CertificateSpec, directoryUrl, openCertStore, type RenewerConfig } from './config.ts';
 import { type ControlServer, createControlServer, type RenewCommand } from './control.ts';

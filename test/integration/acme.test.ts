@@ -7,12 +7,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AcmeClientOptions, createAcmeClient } from '../../daemons/renewer/acme.ts';
 import { AcmeError } from '../../daemons/renewer/acme-errors.ts';
+import { type ChallengeServer, createChallengeServer } from '../../daemons/renewer/challenge-server.ts';
 import {
   certificateInfo,
   keyMatchesCertificate,
   splitPemChain,
-} from '../../daemons/renewer/certificate-info.ts';
-import { type ChallengeServer, createChallengeServer } from '../../daemons/renewer/challenge-server.ts';
+} from '../../daemons/shared/certificate-info.ts';
 import { WsfleetError } from '../../daemons/shared/errors.ts';
 import { createLogger } from '../../daemons/shared/logger.ts';
 import type { AcmeAccount } from '../../daemons/shared/store/cert-store.ts';

@@ -13,7 +13,7 @@ import {
   readDer,
   readTbsFields,
   splitPemChain,
-} from '../../daemons/renewer/certificate-info.ts';
+} from '../../daemons/shared/certificate-info.ts';
 import { openssl } from '../helpers/pebble-tls.ts';
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];

@@ -1,0 +1,129 @@
+/**
+ * The headline: each system's median over its rounds, the ratios wsfleet / Socket.IO, and the
+ * goals with met / not met. Medians, because the machine is shared and single runs vary.
+ */
+import { fixed, int, kb, ratio, table } from './format.ts';
+import type { Results } from './report.ts';
+import type { ThroughputResult } from './throughput-scenario.ts';
+
+/** The goals, as stated for wsfleet; 1 KB = 1024 bytes. */
+export const GOALS = {
+  memoryBytesPerConnection: 6 * 1024,
+  memoryRatioToPeer: 0.5,
+  throughputRatioToPeer: 3,
+  crossNodeP99Ms: 10,
+} as const;
+
+export type GoalStatus = 'met' | 'not met' | 'not measured';
+
+export interface Goal {
+  readonly goal: string;
+  readonly measured: string;
+  readonly status: GoalStatus;
+}
+
+export interface SystemSummary {
+  readonly system: string;
+  readonly label: string;
+  readonly rounds: number;
+  readonly deliveredPerSecond: number;
+  readonly serverCpuUsPerDelivery: number;
+  readonly crossNodeP99Ms: number;
+  readonly floorCrossNodeP99Ms: number;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+type Run = Omit<ThroughputResult, 'profiles'>;
+
+export function summarizeSystems(runs: readonly Run[]): SystemSummary[] {
+  const ids = [...new Set(runs.map((r) => r.system))];
+  return ids.map((id) => {
+    const mine = runs.filter((r) => r.system === id);
+    const of = (f: (r: Run) => number): number => median(mine.map(f));
+    return {
+      system: id,
+      label: mine[0]?.label ?? id,
+      rounds: mine.length,
+      deliveredPerSecond: of((r) => r.saturation.deliveredPerSecond),
+      serverCpuUsPerDelivery: of((r) => r.saturation.serverCpuUsPerDelivery),
+      crossNodeP99Ms: of((r) => r.latency.crossNode.p99Ms),
+      floorCrossNodeP99Ms: of((r) => r.latencyFloor?.crossNode.p99Ms ?? Number.NaN),
+    };
+  });
+}
+
+export function summaryTable(summaries: readonly SystemSummary[]): string {
+  const peer = summaries.find((s) => s.system === 'socketio');
+  return table(
+    [
+      'system (median of rounds)',
+      'rounds',
+      'delivered/s',
+      'vs Socket.IO',
+      'server µs/delivery',
+      'Socket.IO / it',
+      'p99 B half ms',
+      'p99 B floor ms',
+    ],
+    summaries.map((s) => [
+      s.label,
+      String(s.rounds),
+      int(s.deliveredPerSecond),
+      peer === undefined ? '–' : ratio(s.deliveredPerSecond, peer.deliveredPerSecond),
+      fixed(s.serverCpuUsPerDelivery, 2),
+      peer === undefined ? '–' : ratio(peer.serverCpuUsPerDelivery, s.serverCpuUsPerDelivery),
+      fixed(s.crossNodeP99Ms, 2),
+      fixed(s.floorCrossNodeP99Ms, 2),
+    ]),
+  );
+}
+
+export function evaluateGoals(results: Results, summaries: readonly SystemSummary[]): Goal[] {
+  const wsMem = results.memory.find((r) => r.system === 'wsfleet');
+  const ioMem = results.memory.find((r) => r.system === 'socketio');
+  const ws = summaries.find((s) => s.system === 'wsfleet');
+  const io = summaries.find((s) => s.system === 'socketio');
+  const status = (ok: boolean | undefined): GoalStatus =>
+    ok === undefined ? 'not measured' : ok ? 'met' : 'not met';
+  const memRatio = wsMem && ioMem ? wsMem.perConnectionBytes / ioMem.perConnectionBytes : undefined;
+  const thrRatio = ws && io ? ws.deliveredPerSecond / io.deliveredPerSecond : undefined;
+  const p99 = ws === undefined || Number.isNaN(ws.crossNodeP99Ms) ? undefined : ws.crossNodeP99Ms;
+  return [
+    {
+      goal: `memory per idle connection ≤ ${GOALS.memoryBytesPerConnection / 1024} KB`,
+      measured: wsMem ? `${kb(wsMem.perConnectionBytes)} KB (marginal ${kb(wsMem.marginalBytes)} KB)` : '–',
+      status: status(wsMem && wsMem.perConnectionBytes <= GOALS.memoryBytesPerConnection),
+    },
+    {
+      goal: `memory per idle connection ≤ ${GOALS.memoryRatioToPeer}× Socket.IO's`,
+      measured: memRatio === undefined ? '–' : `${fixed(memRatio, 2)}×`,
+      status: status(memRatio === undefined ? undefined : memRatio <= GOALS.memoryRatioToPeer),
+    },
+    {
+      goal: `cross-node delivered messages/s ≥ ${GOALS.throughputRatioToPeer}× Socket.IO's`,
+      measured: thrRatio === undefined ? '–' : `${fixed(thrRatio, 2)}×`,
+      status: status(thrRatio === undefined ? undefined : thrRatio >= GOALS.throughputRatioToPeer),
+    },
+    {
+      goal: `p99 publish→deliver across nodes ≤ ${GOALS.crossNodeP99Ms} ms at ½ saturation`,
+      measured: p99 === undefined ? '–' : `${fixed(p99, 2)} ms`,
+      status: status(p99 === undefined ? undefined : p99 <= GOALS.crossNodeP99Ms),
+    },
+  ];
+}
+
+export function goalsTable(goals: readonly Goal[]): string {
+  return table(
+    ['goal (wsfleet)', 'measured', 'status'],
+    goals.map((g) => [g.goal, g.measured, g.status]),
+    'lrl',
+  );
+}
