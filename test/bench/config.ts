@@ -19,9 +19,9 @@ const DEFAULTS = {
   window: [128, 128],
   seconds: [5, 2],
   warmupSeconds: [3, 1],
-  latencySeconds: [5, 1.5],
+  latencySeconds: [5, 1],
   workers: [4, 2],
-  gcSettleMs: [1_500, 500],
+  gcSettleMs: [1_500, 300],
   rounds: [2, 1],
   quietWaitSeconds: [5, 0],
 } as const;

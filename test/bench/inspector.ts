@@ -61,8 +61,8 @@ export interface HeapFigures {
 }
 
 /**
- * Runs full garbage collections until the heap stops shrinking, then waits `settleMs` for freed
- * pages to go back to the kernel, and returns the heap figures after it.
+ * Runs three full garbage collections (weak references and finalizers can free more on the next
+ * one), waits `settleMs` for freed pages to go back to the kernel, and returns the heap figures.
  */
 export async function collectGarbage(port: number, settleMs: number): Promise<HeapFigures> {
   const session = await connectInspector(port);

@@ -199,7 +199,7 @@ async function main(): Promise<number> {
   let pool: SubscriberPool | undefined;
   let measured: Omit<Results, 'failures'>;
   try {
-    redis = await startRedis(`${logDir}/redis.log`);
+    redis = await startRedis();
     pool = new SubscriberPool(scripts['subscriber-worker'], config.workers, logDir, config.sourceAddresses);
     measured = await measureAll(config, scripts, systems, redis, pool, outDir, logDir, failures);
   } finally {

@@ -8,6 +8,7 @@ import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/pro
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFileStore } from '../../daemons/shared/store/file-store.ts';
 
@@ -48,7 +49,11 @@ interface Outcome {
   readonly lost: number;
 }
 
-/** Runs module `code` in a child Node with tsx (as the user nobody if asked); resolves its stdout. */
+/**
+ * Runs module `code` in a child Node with tsx, or as the user nobody (who may not read this
+ * checkout, so then without tsx, from the base folder, with STORE_MODULE pre-bundled); resolves
+ * its stdout.
+ */
 function runModule(
   code: string,
   env: Record<string, string>,
@@ -56,8 +61,9 @@ function runModule(
   { timeoutMs, asNobody = false }: { timeoutMs: number; asNobody?: boolean },
 ): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-      cwd: repo,
+    const loader = asNobody ? [] : ['--import', 'tsx'];
+    const child = spawn(process.execPath, [...loader, '--input-type=module', '-e', code], {
+      cwd: asNobody ? (env.STORE_ROOT ?? repo) : repo,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(asNobody ? { uid: 65534, gid: 65534 } : {}),
@@ -228,7 +234,17 @@ describe('file store', () => {
     // Root enters every folder, so the read runs in a child as nobody; only `a` (0700) is closed.
     await chmod(base, 0o755);
     await chmod(root, 0o755);
-    const code = await runModule(READ_ONCE, { STORE_MODULE: storeModule, STORE_ROOT: root }, children, {
+    const bundled = join(base, 'file-store.mjs');
+    await build({
+      entryPoints: [storeModule],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: bundled,
+      logLevel: 'silent',
+    });
+    await chmod(bundled, 0o644);
+    const code = await runModule(READ_ONCE, { STORE_MODULE: bundled, STORE_ROOT: root }, children, {
       timeoutMs: 15_000,
       asNobody: true,
     });
