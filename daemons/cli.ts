@@ -29,6 +29,19 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'Show each certificate in the store: names, serial, validity, next renewal, last error',
     load: async () => (await import('./renewer/status-command.ts')).run,
   },
+  'cert-sync run': {
+    summary:
+      'Run the certificate sync daemon: install the store certificates for nginx and keep them current',
+    load: async () => (await import('./cert-sync/main.ts')).run,
+  },
+  'cert-sync sync': {
+    summary: 'Sync the certificates from the store once (exit 0: all installed or current)',
+    load: async () => (await import('./cert-sync/sync-command.ts')).run,
+  },
+  'cert-sync status': {
+    summary: 'Show each certificate: installed, in the store, served by nginx, last sync and refusal',
+    load: async () => (await import('./cert-sync/status-command.ts')).run,
+  },
   'app token': {
     summary: 'Print a signed connection token for --token-secret',
     load: async () => (await import('./app/token-command.ts')).run,

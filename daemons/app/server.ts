@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { closeServer, listen } from '../shared/http.ts';
 import type { Logger } from '../shared/logger.ts';
 import { VERSION } from '../shared/version.ts';
 import type { Broker } from './broker.ts';
@@ -355,15 +356,9 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       srv.on('upgrade', onUpgrade);
       srv.on('clientError', (_err, socket) => socket.destroy());
       server = srv;
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen(config.port, config.host, () => {
-          srv.off('error', reject);
-          resolve();
-        });
-      });
+      const address = await listen(srv, config.port, config.host);
       startHeartbeat();
-      return srv.address() as AddressInfo;
+      return address;
     },
     close() {
       closing ??= (async () => {
@@ -372,12 +367,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
         await drain(config.drainSeconds * 1000);
         clearInterval(heartbeat);
         await broker.close();
-        const srv = server;
-        if (srv !== undefined) {
-          const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
-          srv.closeAllConnections();
-          await closed;
-        }
+        await closeServer(server);
         wss.close();
         log.info('app closed');
       })();

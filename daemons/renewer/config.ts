@@ -1,77 +1,19 @@
 /** Every setting of the renewer commands: a flag and a WSFLEET_* variable each (README lists them). */
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { certOption, storeOptions } from '../shared/cert-options.ts';
 import { type Config, option, schemas } from '../shared/config.ts';
 import { isValidCron } from '../shared/schedule.ts';
-import type { CertStore } from '../shared/store/cert-store.ts';
-import { createCertStore, openStore } from '../shared/store/index.ts';
+
+export {
+  type CertificateSpec,
+  nameProblem,
+  openCertStore,
+  storeOptions,
+} from '../shared/cert-options.ts';
 
 export const LETSENCRYPT_PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
 export const LETSENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
-
-/** A DNS name the renewer can get over HTTP-01: no wildcard, no IP, LDH labels. */
-const DNS_NAME = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/;
-
-export function nameProblem(name: string): string | undefined {
-  if (name.startsWith('*.')) return `${name}: wildcards need DNS-01, which the renewer does not do`;
-  if (/^[\d.]+$/.test(name) || name.includes(':'))
-    return `${name}: IP addresses cannot be validated over HTTP-01`;
-  if (!DNS_NAME.test(name)) return `${name}: not a valid DNS name`;
-  return undefined;
-}
-
-export interface CertificateSpec {
-  /** The first name: the certificate's name in the store. */
-  readonly name: string;
-  readonly domains: readonly string[];
-}
-
-const certs = z
-  .array(z.string())
-  .transform((list) =>
-    list.map((entry) =>
-      entry
-        .split(',')
-        .map((n) => n.trim().toLowerCase())
-        .filter((n) => n !== ''),
-    ),
-  )
-  .superRefine((sets, ctx) => {
-    const problems = sets.flatMap((set) =>
-      set.length === 0 ? ['an empty set'] : set.flatMap((n) => nameProblem(n) ?? []),
-    );
-    const firsts = sets.map((set) => set[0]);
-    for (const [i, first] of firsts.entries()) {
-      if (firsts.indexOf(first) !== i) problems.push(`${first} names two certificates`);
-    }
-    if (problems.length > 0) ctx.addIssue({ code: 'custom', message: problems.join('; ') });
-  })
-  .transform((sets): CertificateSpec[] => sets.map((domains) => ({ name: domains[0] as string, domains })))
-  .default([]);
-
-export const storeOptions = {
-  store: option({
-    schema: z.string().default('file:///var/lib/wsfleet/store'),
-    description: 'Certificate store: gs://bucket[/prefix] or file:///path',
-    expected: 'gs://bucket[/prefix] or file:///absolute/path',
-  }),
-  gcsEndpoint: option({
-    schema: schemas.url(['http:', 'https:']).optional(),
-    description:
-      "GCS JSON API endpoint for gs:// stores (unset: Google's; the lab points it at its stand-in)",
-    expected: 'an http:// or https:// URL',
-  }),
-} as const;
-
-/** Opens the certificate store the store flags name. */
-export function openCertStore(config: { store: string; gcsEndpoint?: string | undefined }): CertStore {
-  return createCertStore(
-    openStore(
-      config.store,
-      config.gcsEndpoint === undefined ? {} : { gcs: { apiEndpoint: config.gcsEndpoint } },
-    ),
-  );
-}
 
 export const acmeOptions = {
   email: option({
@@ -109,12 +51,7 @@ export const acmeOptions = {
 } as const;
 
 export const renewerOptions = {
-  cert: option({
-    schema: certs,
-    description: 'A certificate: NAME[,NAME…], the first name names it (repeatable; env: space-separated)',
-    expected: 'comma-separated DNS names (no wildcards, no IPs), each set with a different first name',
-    kind: 'list',
-  }),
+  cert: certOption,
   ...storeOptions,
   ...acmeOptions,
   httpHost: option({

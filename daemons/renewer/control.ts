@@ -6,7 +6,7 @@
  */
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
-import { BodyError, readBody, sendJson } from '../shared/http.ts';
+import { BodyError, closeServer, readBody, sendJson } from '../shared/http.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Outcome, ProgressEvent } from './renewer.ts';
 
@@ -75,9 +75,7 @@ export function createControlServer(path: string, handlers: ControlHandlers, log
     async close() {
       const srv = server;
       server = undefined;
-      if (srv === undefined) return;
-      await new Promise<void>((resolve) => srv.close(() => resolve()));
-      srv.closeAllConnections();
+      await closeServer(srv);
     },
   };
 }

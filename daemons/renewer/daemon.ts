@@ -4,11 +4,11 @@
  * --http-host:--http-port), serves /metrics and /healthz on --metrics-host:--metrics-port, takes
  * manual renewals on its control socket, and checks certificates on schedule.
  */
-import { createServer, type Server } from 'node:http';
+
 import type { Agent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { certificateInfo, chainProblem, keyMatchesCertificate } from '../shared/certificate-info.ts';
-import { sendJson, sendText, serveMetrics } from '../shared/http.ts';
+import { createAdminServer } from '../shared/http.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { CertStore } from '../shared/store/cert-store.ts';
 import { createAcmeClient } from './acme.ts';
@@ -195,7 +195,10 @@ export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDe
   }
 
   const control: ControlServer = createControlServer(config.controlSocket, { renew }, log);
-  let admin: Server | undefined;
+  const admin = createAdminServer(metrics.registry, () => ({
+    status: 200,
+    body: { status: 'ok', directory, certificates: config.cert.map((c) => c.name) },
+  }));
   let closing: Promise<void> | undefined;
 
   return {
@@ -203,36 +206,17 @@ export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDe
     metrics,
     async start() {
       await challenges.start();
-      const srv = createServer((req, res) => {
-        const path = (req.url ?? '/').split('?')[0];
-        if (req.method === 'GET' && path === '/metrics') {
-          serveMetrics(metrics.registry, res).catch(() => res.destroy());
-        } else if (req.method === 'GET' && path === '/healthz') {
-          sendJson(res, 200, { status: 'ok', directory, certificates: config.cert.map((c) => c.name) });
-        } else {
-          sendText(res, 404, 'not found\n');
-        }
-      });
-      admin = srv;
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen(config.metricsPort, config.metricsHost, () => resolve());
-      });
+      const metricsAddress = await admin.start(config.metricsPort, config.metricsHost);
       await control.start();
       scheduler.start();
-      return { challenges: challenges.address(), metrics: srv.address() as AddressInfo };
+      return { challenges: challenges.address(), metrics: metricsAddress };
     },
     close() {
       closing ??= (async () => {
         await scheduler.close();
         await control.close();
         await challenges.close();
-        const srv = admin;
-        if (srv !== undefined) {
-          const closed = new Promise<void>((resolve) => srv.close(() => resolve()));
-          srv.closeAllConnections();
-          await closed;
-        }
+        await admin.close();
         log.info('renewer closed');
       })();
       return closing;

@@ -199,7 +199,9 @@ function defaultText(spec: Option): string {
   const value: unknown = parsed.data;
   if (value === undefined || (Array.isArray(value) && value.length === 0)) return '';
   if (spec.secret) return 'set';
-  return `default: ${Array.isArray(value) ? value.join(',') : String(value)}`;
+  // A repeatable flag lists its values; a value that is a list (an argv) reads as words.
+  const shown = Array.isArray(value) ? value.join(spec.kind === 'list' ? ', ' : ' ') : String(value);
+  return `default: ${shown}`;
 }
 
 /** The `--help` text: every flag, its variable, what it does and its default. */

@@ -22,6 +22,12 @@ export const ERROR_CODES = {
   WSFLEET_RATE_GUARD:
     'The name set already got 2 certificates in the last 7 days; the next is allowed later.',
   WSFLEET_RENEWAL_FAILED: 'A renewal failed for a reason without a more specific code.',
+  WSFLEET_NGINX_TEST_FAILED:
+    'nginx refused the configuration (`nginx -t`); the previous one stays in force and the message quotes nginx.',
+  WSFLEET_NGINX_RELOAD_FAILED:
+    'nginx could not be reloaded; it keeps serving with its previous configuration.',
+  WSFLEET_NGINX_SERVED_MISMATCH:
+    'After a reload nginx does not serve the expected certificate, or could not be reached to check.',
   WSFLEET_STORE_PRECONDITION:
     'A store write lost a race: the object changed since it was read (HTTP 412 in GCS).',
   WSFLEET_STORE_UNAVAILABLE:
@@ -32,6 +38,9 @@ export const ERROR_CODES = {
   WSFLEET_STORE_URL: 'The store URL is neither gs://bucket[/prefix] nor file:///path.',
   WSFLEET_STORE_INVALID:
     'A store key or record is not allowed (a `.`/`..` or empty segment, NUL, too long, or a bad field); nothing was written.',
+  WSFLEET_CERT_REFUSED: 'cert-sync refused a certificate (reason in the log); the last good one stays.',
+  WSFLEET_CERT_INSTALL_FAILED: 'Installing a certificate failed; cert-sync rolled back to the last good one.',
+  WSFLEET_CERT_NOT_SERVED: 'After an install and reload, nginx still serves another serial.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,8 +1,9 @@
 /**
- * Small HTTP helpers the daemons share: JSON and text replies, bounded body reading, and the
- * `/metrics` handler.
+ * Small HTTP helpers the daemons share: JSON and text replies, bounded body reading, the
+ * `/metrics` handler, listening and closing, and the admin listener (/metrics, /healthz).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -68,4 +69,55 @@ export async function serveMetrics(registry: Registry, res: ServerResponse): Pro
   const text = await registry.metrics();
   res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** Starts listening; resolves with the address once the port is bound. */
+export function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** Stops accepting, cuts open connections (keep-alive ones too), resolves once closed. */
+export async function closeServer(server: Server | undefined): Promise<void> {
+  if (server === undefined || !server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
+}
+
+export interface AdminServer {
+  readonly server: Server;
+  start(port: number, host: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+/**
+ * The daemons' admin listener: GET /metrics (Prometheus text) and GET /healthz (JSON, with the
+ * status the daemon's health function gives), everything else 404.
+ */
+export function createAdminServer(
+  registry: Registry,
+  health: () => { readonly status: number; readonly body: unknown },
+): AdminServer {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/metrics') {
+      serveMetrics(registry, res).catch(() => res.destroy());
+    } else if (req.method === 'GET' && path === '/healthz') {
+      const h = health();
+      sendJson(res, h.status, h.body);
+    } else {
+      sendText(res, 404, 'not found\n');
+    }
+  });
+  return {
+    server,
+    start: (port, host) => listen(server, port, host),
+    close: () => closeServer(server),
+  };
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { appOptions } from '../../daemons/app/config.ts';
 import { PROTOCOL_ERRORS } from '../../daemons/app/protocol.ts';
+import { certSyncOptions } from '../../daemons/cert-sync/config.ts';
 import { renewerOptions } from '../../daemons/renewer/config.ts';
 import { envName, flagName } from '../../daemons/shared/config.ts';
 import { ERROR_CODES } from '../../daemons/shared/errors.ts';
@@ -31,6 +32,7 @@ describe('README', () => {
   it.each([
     ['wsfleet app run', appOptions],
     ['wsfleet renewer run', renewerOptions],
+    ['wsfleet cert-sync run', certSyncOptions],
   ])('documents every flag of %s with its variable', (_command, options) => {
     for (const key of Object.keys(options)) {
       expect(readme).toContain(`| \`${flagName(key)}\` | \`${envName(key)}\` |`);

@@ -1,0 +1,61 @@
+/** `wsfleet cert-sync run`: reads flags and env, wires signals, keeps certificates in sync until stopped. */
+import type { Command } from '../cli.ts';
+import { helpText, parseConfig, wantsHelp } from '../shared/config.ts';
+import { ConfigError } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
+import { createNotifier } from '../shared/notify.ts';
+import { installShutdown } from '../shared/shutdown.ts';
+import { certSyncOptions, crossProblems } from './config.ts';
+import { createCertSync } from './daemon.ts';
+import { realDeps } from './wire.ts';
+
+/**
+ * An install in flight (nginx test and reload, the served check, a rollback) gets this long on
+ * SIGTERM; below systemd's default TimeoutStopSec of 90 s.
+ */
+const SHUTDOWN_DEADLINE_MS = 30_000;
+
+export const run: Command = async (argv, env) => {
+  if (wantsHelp(argv)) {
+    process.stdout.write(
+      helpText(
+        'wsfleet cert-sync run [flags]',
+        'Install the certificates from the store for nginx, and keep them current. SIGHUP syncs now.',
+        certSyncOptions,
+      ),
+    );
+    return 0;
+  }
+  const { config } = parseConfig(certSyncOptions, argv, env);
+  const problems = crossProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const log = createLogger({ name: 'wsfleet-cert-sync', level: config.logLevel });
+  const notifier = createNotifier({ log, env });
+  const certSync = createCertSync(config, await realDeps(config, log));
+  installShutdown({
+    log,
+    notifier,
+    deadlineMs: SHUTDOWN_DEADLINE_MS,
+    close: () => certSync.close(),
+    reload: async () => {
+      log.info('SIGHUP: syncing now');
+      await certSync.syncOnce();
+    },
+  });
+  const { metrics, report } = await certSync.start();
+  log.info(
+    {
+      metrics: `${metrics.address}:${metrics.port}`,
+      store: config.store,
+      dir: config.dir,
+      certificates: config.cert.map((c) => c.domains),
+      reachedStore: report.reachedStore,
+      ok: report.ok,
+    },
+    'cert-sync running',
+  );
+  // Ready even without a certificate: nginx then serves HTTP only, which the first issuance needs.
+  const installed = certSync.ledger.all().length;
+  await notifier.ready(`${installed}/${config.cert.length} certificate(s) installed`);
+  return undefined;
+};
