@@ -5,7 +5,13 @@
  */
 import { build } from 'esbuild';
 
-export const ENTRY_POINTS = ['socketio-node', 'ws-node', 'subscriber-worker', 'publisher-worker'] as const;
+export const ENTRY_POINTS = [
+  'socketio-node',
+  'ws-node',
+  'subscriber-worker',
+  'publisher-worker',
+  'rotation-worker',
+] as const;
 export type EntryPoint = (typeof ENTRY_POINTS)[number];
 
 /** Writes `<outDir>/<entry>.mjs` for every entry point; returns the path of each. */

@@ -1,12 +1,12 @@
 /**
  * The bench's settings, from BENCH_* environment variables, parsed once into a frozen object.
- * An empty value means unset; `BENCH_QUICK=1` swaps in small defaults (a smoke run under 40 s).
+ * An empty value means unset; `BENCH_QUICK=1` swaps in small defaults (a smoke run of about a minute).
  */
 import { z } from 'zod';
 
 export const SYSTEM_IDS = ['wsfleet', 'socketio', 'ws'] as const;
 export type SystemId = (typeof SYSTEM_IDS)[number];
-export const PHASES = ['memory', 'throughput'] as const;
+export const PHASES = ['memory', 'throughput', 'rotation'] as const;
 
 const count = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const seconds = z.coerce.number().min(0.5).max(60);
@@ -24,6 +24,8 @@ const DEFAULTS = {
   gcSettleMs: [1_500, 300],
   rounds: [2, 1],
   quietWaitSeconds: [5, 0],
+  rotationConnections: [1_000, 200],
+  rotationSeconds: [5, 2],
 } as const;
 
 function schema(quick: boolean) {
@@ -54,6 +56,22 @@ function schema(quick: boolean) {
     latencyRate: z.coerce.number().min(0).default(0),
     /** A low publish rate whose latency shows one fan-out without queueing; 0 skips that run. */
     floorRate: z.coerce.number().min(0).default(5),
+    /**
+     * Subscribers (split over both nodes) of a second fan-out run per system, with its own
+     * saturation and latency at the same fraction of it: a scale whose per-publication fan-out
+     * this machine can write within milliseconds. 0 skips that run.
+     */
+    latencySubscribers: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(19_000)
+      .refine((n) => n === 0 || n >= 2, 'at least 2 (one per node), or 0 to skip')
+      .default(200),
+    /** Open WebSockets through nginx while its certificate is rotated. */
+    rotationConnections: count(1, 19_000).default(d('rotationConnections')),
+    /** How long traffic goes on after the rotation before the connections are counted. */
+    rotationSeconds: seconds.default(d('rotationSeconds')),
     workers: count(1, 16).default(d('workers')),
     /** Throughput runs per system, alternating the order of the systems from round to round. */
     rounds: count(1, 10).default(d('rounds')),
@@ -90,6 +108,9 @@ const ENV_KEYS: Record<Exclude<keyof BenchConfig, 'quick'>, string> = {
   latencyLoad: 'BENCH_LATENCY_LOAD',
   latencyRate: 'BENCH_LATENCY_RATE',
   floorRate: 'BENCH_FLOOR_RATE',
+  latencySubscribers: 'BENCH_LATENCY_SUBSCRIBERS',
+  rotationConnections: 'BENCH_ROTATION_CONNECTIONS',
+  rotationSeconds: 'BENCH_ROTATION_SECONDS',
   workers: 'BENCH_WORKERS',
   rounds: 'BENCH_ROUNDS',
   quietWaitSeconds: 'BENCH_QUIET_WAIT_SECONDS',

@@ -4,6 +4,7 @@
  */
 import { fixed, int, kb, ratio, table } from './format.ts';
 import type { Results } from './report.ts';
+import { rotationGoal } from './rotation-report.ts';
 import type { ThroughputResult } from './throughput-scenario.ts';
 
 /** The goals, as stated for wsfleet; 1 KB = 1024 bytes. */
@@ -26,6 +27,8 @@ export interface SystemSummary {
   readonly system: string;
   readonly label: string;
   readonly rounds: number;
+  /** Subscribers of the runs, both nodes together. */
+  readonly subscribers: number;
   readonly deliveredPerSecond: number;
   readonly serverCpuUsPerDelivery: number;
   readonly crossNodeP99Ms: number;
@@ -52,6 +55,7 @@ export function summarizeSystems(runs: readonly Run[]): SystemSummary[] {
       system: id,
       label: mine[0]?.label ?? id,
       rounds: mine.length,
+      subscribers: of((r) => r.subscribers.A + r.subscribers.B),
       deliveredPerSecond: of((r) => r.saturation.deliveredPerSecond),
       serverCpuUsPerDelivery: of((r) => r.saturation.serverCpuUsPerDelivery),
       crossNodeP99Ms: of((r) => r.latency.crossNode.p99Ms),
@@ -60,11 +64,12 @@ export function summarizeSystems(runs: readonly Run[]): SystemSummary[] {
   });
 }
 
+/** Rows of every scale; ratios compare with Socket.IO at the same subscriber count. */
 export function summaryTable(summaries: readonly SystemSummary[]): string {
-  const peer = summaries.find((s) => s.system === 'socketio');
   return table(
     [
       'system (median of rounds)',
+      'subscribers',
       'rounds',
       'delivered/s',
       'vs Socket.IO',
@@ -73,29 +78,55 @@ export function summaryTable(summaries: readonly SystemSummary[]): string {
       'p99 B half ms',
       'p99 B floor ms',
     ],
-    summaries.map((s) => [
-      s.label,
-      String(s.rounds),
-      int(s.deliveredPerSecond),
-      peer === undefined ? '–' : ratio(s.deliveredPerSecond, peer.deliveredPerSecond),
-      fixed(s.serverCpuUsPerDelivery, 2),
-      peer === undefined ? '–' : ratio(peer.serverCpuUsPerDelivery, s.serverCpuUsPerDelivery),
-      fixed(s.crossNodeP99Ms, 2),
-      fixed(s.floorCrossNodeP99Ms, 2),
-    ]),
+    summaries.map((s) => {
+      const peer = summaries.find((p) => p.system === 'socketio' && p.subscribers === s.subscribers);
+      return [
+        s.label,
+        int(s.subscribers),
+        String(s.rounds),
+        int(s.deliveredPerSecond),
+        peer === undefined ? '–' : ratio(s.deliveredPerSecond, peer.deliveredPerSecond),
+        fixed(s.serverCpuUsPerDelivery, 2),
+        peer === undefined ? '–' : ratio(peer.serverCpuUsPerDelivery, s.serverCpuUsPerDelivery),
+        fixed(s.crossNodeP99Ms, 2),
+        fixed(s.floorCrossNodeP99Ms, 2),
+      ];
+    }),
   );
 }
 
-export function evaluateGoals(results: Results, summaries: readonly SystemSummary[]): Goal[] {
+const status = (ok: boolean | undefined): GoalStatus =>
+  ok === undefined ? 'not measured' : ok ? 'met' : 'not met';
+
+/** The p99 goal at one scale: the fan-out runs' subscriber count or the latency runs' one. */
+function p99Goal(summary: SystemSummary | undefined, fallbackSubscribers: number): Goal {
+  const p99 =
+    summary === undefined || Number.isNaN(summary.crossNodeP99Ms) ? undefined : summary.crossNodeP99Ms;
+  return {
+    goal:
+      `p99 publish→deliver across nodes ≤ ${GOALS.crossNodeP99Ms} ms at ½ saturation, ` +
+      `${int(summary?.subscribers ?? fallbackSubscribers)} subscribers`,
+    measured: p99 === undefined ? '–' : `${fixed(p99, 2)} ms`,
+    status: status(p99 === undefined ? undefined : p99 <= GOALS.crossNodeP99Ms),
+  };
+}
+
+/**
+ * `summaries`: the fan-out runs (BENCH_SUBSCRIBERS); `latencySummaries`: the runs at
+ * BENCH_LATENCY_SUBSCRIBERS, each with its own saturation.
+ */
+export function evaluateGoals(
+  results: Results,
+  summaries: readonly SystemSummary[],
+  latencySummaries: readonly SystemSummary[],
+  scale: { readonly subscribers: number; readonly latencySubscribers: number },
+): Goal[] {
   const wsMem = results.memory.find((r) => r.system === 'wsfleet');
   const ioMem = results.memory.find((r) => r.system === 'socketio');
   const ws = summaries.find((s) => s.system === 'wsfleet');
   const io = summaries.find((s) => s.system === 'socketio');
-  const status = (ok: boolean | undefined): GoalStatus =>
-    ok === undefined ? 'not measured' : ok ? 'met' : 'not met';
   const memRatio = wsMem && ioMem ? wsMem.perConnectionBytes / ioMem.perConnectionBytes : undefined;
   const thrRatio = ws && io ? ws.deliveredPerSecond / io.deliveredPerSecond : undefined;
-  const p99 = ws === undefined || Number.isNaN(ws.crossNodeP99Ms) ? undefined : ws.crossNodeP99Ms;
   return [
     {
       goal: `memory per idle connection ≤ ${GOALS.memoryBytesPerConnection / 1024} KB`,
@@ -112,11 +143,16 @@ export function evaluateGoals(results: Results, summaries: readonly SystemSummar
       measured: thrRatio === undefined ? '–' : `${fixed(thrRatio, 2)}×`,
       status: status(thrRatio === undefined ? undefined : thrRatio >= GOALS.throughputRatioToPeer),
     },
-    {
-      goal: `p99 publish→deliver across nodes ≤ ${GOALS.crossNodeP99Ms} ms at ½ saturation`,
-      measured: p99 === undefined ? '–' : `${fixed(p99, 2)} ms`,
-      status: status(p99 === undefined ? undefined : p99 <= GOALS.crossNodeP99Ms),
-    },
+    p99Goal(ws, scale.subscribers),
+    ...(scale.latencySubscribers > 0
+      ? [
+          p99Goal(
+            latencySummaries.find((s) => s.system === 'wsfleet'),
+            scale.latencySubscribers,
+          ),
+        ]
+      : []),
+    rotationGoal(results.rotation),
   ];
 }
 

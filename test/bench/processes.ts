@@ -4,18 +4,49 @@
  * /proc for memory (VmRSS) and CPU time.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const live = new Set<ChildProcess>();
 
-/** Kills every child still running, at once; safe to call from an 'exit' handler. */
+/**
+ * Children of this process that lead a process group of their own: detached children such as
+ * the nginx master the test helpers start, whose workers share its group.
+ */
+function groupLeadingChildren(): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the parenthesised command name: state, ppid, pgrp, …
+      const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) === process.pid && Number(pgrp) === Number(entry)) found.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+/**
+ * Kills every child still running, at once, and the whole process group of every detached child
+ * (an nginx master and its workers, old ones still finishing connections included); safe to call
+ * from an 'exit' handler.
+ */
 export function killAllNow(): void {
   for (const child of live) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
   live.clear();
+  for (const pid of groupLeadingChildren()) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is gone already.
+    }
+  }
 }
 
 /** Registers a child so that `killAllNow` and `stopProcess` know it. */

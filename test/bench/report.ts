@@ -8,6 +8,7 @@ import { fixed, int, kb, ratio, table } from './format.ts';
 import type { LatencySummary } from './histogram.ts';
 import type { MemoryResult } from './memory-scenario.ts';
 import type { ProfileSummary } from './profile.ts';
+import type { RotationResult } from './rotation-scenario.ts';
 import type { ThroughputResult } from './throughput-scenario.ts';
 
 type Run = Omit<ThroughputResult, 'profiles'>;
@@ -19,7 +20,7 @@ function runLabel(r: Run, rows: readonly Run[]): string {
 
 export interface Failure {
   readonly system: string;
-  readonly phase: 'memory' | 'floor' | 'throughput';
+  readonly phase: 'memory' | 'floor' | 'throughput' | 'latency' | 'rotation';
   readonly error: string;
 }
 
@@ -27,6 +28,9 @@ export interface Results {
   readonly memory: readonly MemoryResult[];
   readonly floor: readonly FloorResult[];
   readonly throughput: readonly Run[];
+  /** The same runs at BENCH_LATENCY_SUBSCRIBERS: their own saturation, then latency at a fraction of it. */
+  readonly latencyScale: readonly Run[];
+  readonly rotation: readonly RotationResult[];
   readonly profiles: Readonly<Record<string, { readonly A: ProfileSummary; readonly B: ProfileSummary }>>;
   readonly failures: readonly Failure[];
 }
@@ -57,7 +61,11 @@ export function memoryTable(rows: readonly MemoryResult[]): string {
   );
 }
 
-export function throughputTable(rows: readonly Run[], peerDeliveredPerSecond: number): string {
+/** `peerDeliveredPerSecond`: Socket.IO's median at a run's subscriber count. */
+export function throughputTable(
+  rows: readonly Run[],
+  peerDeliveredPerSecond: (subscribers: number) => number,
+): string {
   return table(
     [
       'system',
@@ -80,7 +88,7 @@ export function throughputTable(rows: readonly Run[], peerDeliveredPerSecond: nu
       String(r.saturation.window),
       int(r.saturation.publishedPerSecond),
       int(r.saturation.deliveredPerSecond),
-      ratio(r.saturation.deliveredPerSecond, peerDeliveredPerSecond),
+      ratio(r.saturation.deliveredPerSecond, peerDeliveredPerSecond(r.subscribers.A + r.subscribers.B)),
       fixed(r.saturation.queueSeconds, 2),
       fixed(r.saturation.cpu.nodeA, 2),
       fixed(r.saturation.cpu.nodeB, 2),
@@ -96,17 +104,27 @@ const ms = (l: LatencySummary, key: keyof LatencySummary): string => fixed(l[key
 
 export function latencyTable(rows: readonly Run[], floors: readonly FloorResult[]): string {
   const runs = [
-    ...floors.map((f) => ({ label: f.label, run: 'floor', l: f.latency, crossNode: false })),
-    ...rows.flatMap((r) => [
-      ...(r.latencyFloor === null
-        ? []
-        : [{ label: runLabel(r, rows), run: 'floor', l: r.latencyFloor, crossNode: true }]),
-      { label: runLabel(r, rows), run: 'half', l: r.latency, crossNode: true },
-    ]),
+    ...floors.map((f) => ({
+      label: f.label,
+      subs: int(f.subscribers),
+      run: 'floor',
+      l: f.latency,
+      crossNode: false,
+    })),
+    ...rows.flatMap((r) => {
+      const subs = `${r.subscribers.A}+${r.subscribers.B}`;
+      return [
+        ...(r.latencyFloor === null
+          ? []
+          : [{ label: runLabel(r, rows), subs, run: 'floor', l: r.latencyFloor, crossNode: true }]),
+        { label: runLabel(r, rows), subs, run: 'half', l: r.latency, crossNode: true },
+      ];
+    }),
   ];
   return table(
     [
       'system',
+      'subs A+B',
       'load',
       'publishes/s',
       'delivered/s',
@@ -122,8 +140,9 @@ export function latencyTable(rows: readonly Run[], floors: readonly FloorResult[
       'A p50',
       'A p99',
     ],
-    runs.map(({ label, run, l, crossNode }) => [
+    runs.map(({ label, subs, run, l, crossNode }) => [
       label,
+      subs,
       run,
       int(l.publishedPerSecond),
       int(l.deliveredPerSecond),
@@ -150,6 +169,7 @@ export function healthTable(rows: readonly Run[]): string {
   return table(
     [
       'system',
+      'subs A+B',
       'published',
       'acked',
       'errors',
@@ -160,6 +180,7 @@ export function healthTable(rows: readonly Run[]): string {
     ],
     rows.map((r) => [
       runLabel(r, rows),
+      `${r.subscribers.A}+${r.subscribers.B}`,
       int(r.health.published),
       int(r.health.acked),
       int(r.health.errors),
@@ -168,7 +189,7 @@ export function healthTable(rows: readonly Run[]): string {
       int(r.health.droppedConnections),
       r.health.firstError.slice(0, 60) || r.subscribers.firstError.slice(0, 60),
     ]),
-    'lrrrrrrl',
+    'lrrrrrrrl',
   );
 }
 

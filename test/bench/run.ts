@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: wsfleet against Socket.IO 4 + @socket.io/redis-adapter, side by side in one
  * run on one Redis, two nodes each, loaded by the same raw `ws` clients in separate processes;
- * a bare `ws` server is the floor of memory and of fan-out latency. Prints tables with ratios and
- * the goals, and writes everything to <BENCH_OUT_DIR>/results.json. Sizes come from BENCH_*
- * variables (config.ts); BENCH_QUICK=1 is a smoke-sized run.
+ * a bare `ws` server is the floor of memory and of fan-out latency. Also rotates the certificate
+ * of a real nginx in front of wsfleet under open WebSockets (reload; restart as the peer). Prints
+ * tables with ratios and the goals, and writes everything to <BENCH_OUT_DIR>/results.json. Sizes
+ * come from BENCH_* variables (config.ts); BENCH_QUICK=1 is a smoke-sized run.
  */
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -20,6 +21,7 @@ import { type ProfileSummary, summarizeProfile } from './profile.ts';
 import { type BenchRedis, startRedis } from './redis.ts';
 import { BUSY_CORES, renderReport } from './render.ts';
 import type { Failure, Results } from './report.ts';
+import { measureRotation, type RotationResult } from './rotation-scenario.ts';
 import { type System, socketioSystem, wsfleetSystem, wsSystem } from './systems.ts';
 import { measureThroughput, type ThroughputResult } from './throughput-scenario.ts';
 
@@ -58,12 +60,14 @@ interface Scripts {
   readonly 'socketio-node': string;
   readonly 'subscriber-worker': string;
   readonly 'publisher-worker': string;
+  readonly 'rotation-worker': string;
 }
 
 async function measureAll(
   config: BenchConfig,
   scripts: Scripts,
   systems: readonly System[],
+  wsfleetBundle: string | undefined,
   redis: BenchRedis,
   pool: SubscriberPool,
   outDir: string,
@@ -73,6 +77,8 @@ async function measureAll(
   const memory: MemoryResult[] = [];
   const floor: FloorResult[] = [];
   const throughput: ThroughputResult[] = [];
+  const latencyScale: ThroughputResult[] = [];
+  const rotation: RotationResult[] = [];
   const profiles: Record<string, { A: ProfileSummary; B: ProfileSummary }> = {};
   const attempt = async (
     system: string,
@@ -120,9 +126,10 @@ async function measureAll(
   }
 
   const clustered = runsThroughput ? systems.filter((s) => s.hasChannels) : [];
+  // Alternate the order so that drift on the machine does not always favour the same system.
+  const order = (round: number): System[] => (round % 2 === 1 ? clustered : [...clustered].reverse());
   for (let round = 1; round <= config.rounds; round++) {
-    // Alternate the order so that drift on the machine does not always favour the same system.
-    for (const system of round % 2 === 1 ? clustered : [...clustered].reverse()) {
+    for (const system of order(round)) {
       await redis.flushAll();
       say(`throughput and latency: ${system.label}${config.rounds > 1 ? `, round ${round}` : ''} …`);
       await quiet(config);
@@ -148,11 +155,59 @@ async function measureAll(
         throughput.push(result);
       });
     }
+    // The same runs at a scale whose fan-out this machine can write within milliseconds, each
+    // with its own saturation, so that its latency run is at a fraction of that scale's own load.
+    for (const system of config.latencySubscribers > 0 ? order(round) : []) {
+      await redis.flushAll();
+      say(
+        `latency at ${config.latencySubscribers} subscribers: ${system.label}` +
+          `${config.rounds > 1 ? `, round ${round}` : ''} …`,
+      );
+      await quiet(config);
+      await attempt(system.id, 'latency', async () => {
+        latencyScale.push(
+          await measureThroughput(
+            system,
+            pool,
+            scripts['publisher-worker'],
+            redis,
+            { ...config, subscribers: config.latencySubscribers, profile: false },
+            logDir,
+            round,
+          ),
+        );
+      });
+    }
+  }
+
+  if (config.phases.includes('rotation') && wsfleetBundle === undefined) {
+    say('rotation: not measured, it needs wsfleet');
+  }
+  if (config.phases.includes('rotation') && wsfleetBundle !== undefined) {
+    for (const method of ['reload', 'restart'] as const) {
+      await redis.flushAll();
+      say(`rotation under ${config.rotationConnections} WebSockets through nginx: ${method} …`);
+      await attempt('wsfleet', 'rotation', async () => {
+        rotation.push(
+          await measureRotation(method, {
+            bundle: wsfleetBundle,
+            clientScript: scripts['rotation-worker'],
+            redisUrl: redis.url,
+            clientProcesses: config.workers,
+            connections: config.rotationConnections,
+            afterSeconds: config.rotationSeconds,
+            logDir,
+          }),
+        );
+      });
+    }
   }
   return {
     memory,
     floor,
     throughput: throughput.map(({ profiles: _profiles, ...rest }) => rest),
+    latencyScale: latencyScale.map(({ profiles: _profiles, ...rest }) => rest),
+    rotation,
     profiles,
   };
 }
@@ -173,7 +228,9 @@ async function main(): Promise<number> {
     `sizes:   ${config.idleConnections} idle connections; ${config.subscribers} subscribers (half per node), ` +
       `${config.publishers} publishers on node A, window ${config.window}, payload ${config.payloadBytes} B; ` +
       `${config.warmupSeconds}+${config.seconds} s saturation, ${config.latencySeconds} s per latency run; ` +
-      `${config.rounds} round(s); ${config.workers} client processes`,
+      `${config.rounds} round(s); ${config.workers} client processes; ` +
+      `latency also at ${config.latencySubscribers} subscribers; ` +
+      `rotation under ${config.rotationConnections} WebSockets, ${config.rotationSeconds} s after it`,
   );
   say();
 
@@ -201,7 +258,17 @@ async function main(): Promise<number> {
   try {
     redis = await startRedis();
     pool = new SubscriberPool(scripts['subscriber-worker'], config.workers, logDir, config.sourceAddresses);
-    measured = await measureAll(config, scripts, systems, redis, pool, outDir, logDir, failures);
+    measured = await measureAll(
+      config,
+      scripts,
+      systems,
+      wsfleetBundle,
+      redis,
+      pool,
+      outDir,
+      logDir,
+      failures,
+    );
   } finally {
     await pool?.stop().catch(() => undefined);
     await redis?.stop().catch(() => undefined);
@@ -210,9 +277,10 @@ async function main(): Promise<number> {
 
   const results: Results = { ...measured, failures };
   const summaries = summarizeSystems(results.throughput);
-  const goals = evaluateGoals(results, summaries);
+  const latencySummaries = summarizeSystems(results.latencyScale);
+  const goals = evaluateGoals(results, summaries, latencySummaries, config);
   say();
-  say(renderReport(config, results, summaries, goals));
+  say(renderReport(config, results, [...summaries, ...latencySummaries], goals));
 
   const wallSeconds = (performance.now() - started) / 1000;
   const file = `${outDir}/results.json`;
@@ -231,6 +299,7 @@ async function main(): Promise<number> {
         config,
         goals,
         summaries,
+        latencySummaries,
         ...results,
         wallSeconds,
       },

@@ -55,7 +55,8 @@ async function startNode(
   return { name, port, pid: spawned.pid, inspectorPort, logFile, stop: () => stopProcess(spawned.child) };
 }
 
-export function wsfleetSystem(bundle: string): System {
+/** `extraArgs` go after the bench's own flags (the rotation run adds `--api-key`). */
+export function wsfleetSystem(bundle: string, extraArgs: readonly string[] = []): System {
   return {
     id: 'wsfleet',
     label: 'wsfleet',
@@ -86,6 +87,7 @@ export function wsfleetSystem(bundle: string): System {
           // Only shutdown waits on it: the bench has closed its clients by then.
           '--drain-seconds',
           '1',
+          ...extraArgs,
         ],
         logDir,
       ),
