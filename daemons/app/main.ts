@@ -8,7 +8,7 @@ import { appOptions } from './config.ts';
 import { createApp } from './server.ts';
 
 /** Time past the drain window that closing Redis and the listener may take. */
-const CLOSE_GRACE_MS = 5_000;
+export const CLOSE_GRACE_MS = 5_000;
 
 export const run: Command = async (argv, env) => {
   if (wantsHelp(argv)) {

@@ -11,9 +11,9 @@ import { realDeps } from './wire.ts';
 
 /**
  * An install in flight (nginx test and reload, the served check, a rollback) gets this long on
- * SIGTERM; below systemd's default TimeoutStopSec of 90 s.
+ * SIGTERM; below the unit's TimeoutStopSec (45 s).
  */
-const SHUTDOWN_DEADLINE_MS = 30_000;
+export const SHUTDOWN_DEADLINE_MS = 30_000;
 
 export const run: Command = async (argv, env) => {
   if (wantsHelp(argv)) {

@@ -10,7 +10,7 @@ import { crossProblems, renewerOptions } from './config.ts';
 import { createRenewerDaemon } from './daemon.ts';
 
 /** An order in flight is given this long to finish (and release its lease) on SIGTERM. */
-const SHUTDOWN_DEADLINE_MS = 60_000;
+export const SHUTDOWN_DEADLINE_MS = 60_000;
 
 export const run: Command = async (argv, env) => {
   if (wantsHelp(argv)) {
