@@ -46,6 +46,14 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'Print a signed connection token for --token-secret',
     load: async () => (await import('./app/token-command.ts')).run,
   },
+  'images build': {
+    summary: 'Build the VM image of a role (app or renewer) with packer, or dry-run it here',
+    load: async () => (await import('../images/build/build-command.ts')).run,
+  },
+  'images validate': {
+    summary: 'Check the image templates: packer fmt -check and packer validate',
+    load: async () => (await import('../images/build/validate-command.ts')).run,
+  },
 };
 
 function usage(): string {

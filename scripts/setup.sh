@@ -2,13 +2,16 @@
 # Sets up a fresh Debian 12 machine for wsfleet: the system packages the daemons and the tests
 # run against (Redis; Chromium for the demo-page test; systemd-notify; python3 for the notify
 # socket stand-in; Pebble and pebble-challtestsrv, Let's Encrypt's test CA and DNS stand-in;
-# openssl for test certificates; nginx, the app VMs' front, and testssl to check its TLS) and the
-# npm dependencies, which also builds dist/wsfleet.js.
+# openssl for test certificates; nginx, the app VMs' front, and testssl to check its TLS;
+# cloud-init for `cloud-init schema`; mmdebstrap and systemd-nspawn to boot the units in a Debian
+# machine; packer and shellcheck for the image templates and scripts) and the npm dependencies,
+# which also builds dist/wsfleet.js.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-packages=(redis-server chromium systemd python3 ca-certificates openssl pebble nginx testssl.sh)
+packages=(redis-server chromium systemd python3 ca-certificates openssl pebble nginx testssl.sh
+  cloud-init systemd-container mmdebstrap procps packer shellcheck)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -28,6 +28,16 @@ export const ERROR_CODES = {
     'nginx could not be reloaded; it keeps serving with its previous configuration.',
   WSFLEET_NGINX_SERVED_MISMATCH:
     'After a reload nginx does not serve the expected certificate, or could not be reached to check.',
+  WSFLEET_PACKER_UNAVAILABLE:
+    'packer is not on PATH, does not run, or is older than 1.6.6 (Debian 12: `apt-get install packer`).',
+  WSFLEET_IMAGE_INPUT:
+    'An input of the image is missing or wrong: the bundle, the pinned Node runtime (fetched with `npm pack` and checked against its integrity), or a template.',
+  WSFLEET_IMAGE_INVALID:
+    '`packer fmt -check` or `packer validate` refused a template; the message quotes packer.',
+  WSFLEET_IMAGE_BUILD_FAILED:
+    "packer build failed or overran --build-timeout; the message quotes packer's errors and names the full log.",
+  WSFLEET_IMAGE_NO_ARTIFACT:
+    'packer build finished without an artifact (for example, -only matched no build): nothing was built.',
   WSFLEET_STORE_PRECONDITION:
     'A store write lost a race: the object changed since it was read (HTTP 412 in GCS).',
   WSFLEET_STORE_UNAVAILABLE:

@@ -6,6 +6,7 @@ import { certSyncOptions } from '../../daemons/cert-sync/config.ts';
 import { renewerOptions } from '../../daemons/renewer/config.ts';
 import { envName, flagName } from '../../daemons/shared/config.ts';
 import { ERROR_CODES } from '../../daemons/shared/errors.ts';
+import { buildOptions } from '../../images/build/config.ts';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -33,6 +34,7 @@ describe('README', () => {
     ['wsfleet app run', appOptions],
     ['wsfleet renewer run', renewerOptions],
     ['wsfleet cert-sync run', certSyncOptions],
+    ['wsfleet images build', buildOptions],
   ])('documents every flag of %s with its variable', (_command, options) => {
     for (const key of Object.keys(options)) {
       expect(readme).toContain(`| \`${flagName(key)}\` | \`${envName(key)}\` |`);

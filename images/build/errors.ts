@@ -1,0 +1,26 @@
+/**
+ * Errors of `wsfleet images …`. Each carries a stable code, like the daemons' WsfleetError, and
+ * the cause it wraps; the command prints the message and exits 1.
+ */
+
+import { type ErrorCode, WsfleetError } from '../../daemons/shared/errors.ts';
+
+/** The codes an ImageError carries (described with the others in daemons/shared/errors.ts). */
+export type ImageErrorCode = Extract<
+  ErrorCode,
+  | 'WSFLEET_PACKER_UNAVAILABLE'
+  | 'WSFLEET_IMAGE_INPUT'
+  | 'WSFLEET_IMAGE_INVALID'
+  | 'WSFLEET_IMAGE_BUILD_FAILED'
+  | 'WSFLEET_IMAGE_NO_ARTIFACT'
+>;
+
+export class ImageError extends WsfleetError {
+  override readonly code: ImageErrorCode;
+
+  constructor(code: ImageErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ImageError';
+    this.code = code;
+  }
+}
