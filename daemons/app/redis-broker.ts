@@ -79,6 +79,8 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
   const log = options.log.child({ component: 'redis-broker' });
   const publishTimeoutMs = options.publishTimeoutMs ?? 2_000;
   const channels = new Map<string, ChannelState>();
+  /** Scripts sent with EVAL on each connection since it last connected. */
+  const loadedScripts = new Map<Redis, Set<string>>();
   const chains = new Map<string, Promise<unknown>>();
   const pending = new Set<(err: Error) => void>();
   const timers = new Set<NodeJS.Timeout>();
@@ -128,7 +130,11 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       log.info({ connection: role }, 'redis connection ready');
       updateHealth();
     });
-    conn.on('close', updateHealth);
+    conn.on('close', () => {
+      // A new connection may reach a restarted Redis that forgot the scripts.
+      loadedScripts.delete(conn);
+      updateHealth();
+    });
     conn.on('end', updateHealth);
     return conn;
   }
@@ -205,10 +211,23 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
     keys: string[],
     args: (string | number)[],
   ): Promise<unknown> {
+    // The first use on a connection sends EVAL, which loads the script; later calls send EVALSHA
+    // behind it on the same connection. Trying EVALSHA first and falling back on NOSCRIPT would
+    // reorder publications: those in flight when the script was missing would be executed after
+    // later ones that found it loaded.
+    let scripts = loadedScripts.get(conn);
+    if (scripts === undefined) {
+      scripts = new Set();
+      loadedScripts.set(conn, scripts);
+    }
+    if (!scripts.has(s.sha)) {
+      scripts.add(s.sha);
+      return conn.eval(s.lua, keys.length, ...keys, ...args);
+    }
     try {
       return await conn.evalsha(s.sha, keys.length, ...keys, ...args);
     } catch (err) {
-      // Redis forgets scripts on restart and on SCRIPT FLUSH; EVAL loads it again.
+      // Only a SCRIPT FLUSH while connected gets here; EVAL loads the script again.
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       return conn.eval(s.lua, keys.length, ...keys, ...args);
     }

@@ -119,6 +119,26 @@ describe('Redis broker', () => {
       ]);
     });
 
+    it('keeps publish order while its scripts are not yet loaded in Redis', async () => {
+      const redis = await server();
+      const admin = new Redis(redis.url);
+      try {
+        await admin.script('FLUSH');
+      } finally {
+        admin.disconnect();
+      }
+      const a = await node(redis.url);
+      // Published one by one as client frames arrive, each without waiting for the one before:
+      // the first answers come back while later publications are still being sent.
+      const pending: Promise<Position>[] = [];
+      for (const n of range(1, 200)) {
+        pending.push(a.broker.publish(CHANNEL, String(n)));
+        await new Promise((r) => setImmediate(r));
+      }
+      const positions = await Promise.all(pending);
+      expect(positions.map((p) => p.offset)).toEqual(range(1, 200));
+    });
+
     it('fills from history what was published while the subscriber connection was broken', async () => {
       const a = await node(redis.url);
       const b = await node(redis.url);
