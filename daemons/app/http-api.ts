@@ -6,7 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyError, readBody, sendJson, sendText, serveMetrics } from '../shared/http.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { Broker, Position } from './broker.ts';
+import type { Position } from './broker.ts';
 import type { AppConfig } from './config.ts';
 import { demoPage } from './demo-page.ts';
 import type { AppMetrics } from './metrics.ts';
@@ -14,7 +14,6 @@ import { isValidChannel } from './protocol.ts';
 
 export interface HttpContext {
   readonly config: AppConfig;
-  readonly broker: Broker;
   readonly metrics: AppMetrics;
   readonly log: Logger;
   readonly health: () => { healthy: boolean; reason: string };

@@ -1,6 +1,6 @@
 /** `wsfleet app run`: reads flags and env, wires signals, runs the app daemon until stopped. */
 import type { Command } from '../cli.ts';
-import { helpText, parseConfig, wantsHelp } from '../shared/config.ts';
+import { parseCommand } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createNotifier } from '../shared/notify.ts';
 import { installShutdown } from '../shared/shutdown.ts';
@@ -11,13 +11,15 @@ import { createApp } from './server.ts';
 export const CLOSE_GRACE_MS = 5_000;
 
 export const run: Command = async (argv, env) => {
-  if (wantsHelp(argv)) {
-    process.stdout.write(
-      helpText('wsfleet app run [flags]', 'Run the WebSocket channel server (endpoint /ws).', appOptions),
-    );
-    return 0;
-  }
-  const { config } = parseConfig(appOptions, argv, env);
+  const parsed = parseCommand(
+    'wsfleet app run [flags]',
+    'Run the WebSocket channel server (endpoint /ws).',
+    appOptions,
+    argv,
+    env,
+  );
+  if (parsed === undefined) return 0;
+  const { config } = parsed;
   const log = createLogger({ name: 'wsfleet-app', level: config.logLevel });
   const notifier = createNotifier({ log, env });
   const app = createApp(config, {

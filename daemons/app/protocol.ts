@@ -103,8 +103,3 @@ export function parseClientFrame(text: string): ParseResult {
       return fail('unknown_op', `unknown op ${JSON.stringify(f.op).slice(0, 40)}`, id);
   }
 }
-
-/** A server frame as JSON text; fields with undefined values are left out. */
-export function encodeServerFrame(frame: { op: string } & Record<string, unknown>): string {
-  return JSON.stringify(frame);
-}

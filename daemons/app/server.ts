@@ -351,7 +351,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       await broker.start(listener);
       metrics.brokerUp.set(broker.healthy() ? 1 : 0);
       const srv = createServer((req: IncomingMessage, res: ServerResponse) => {
-        handleHttp(req, res, { config, broker, metrics, health, log, publish: (c, d) => hub.publish(c, d) });
+        handleHttp(req, res, { config, metrics, health, log, publish: (c, d) => hub.publish(c, d) });
       });
       srv.on('upgrade', onUpgrade);
       srv.on('clientError', (_err, socket) => socket.destroy());

@@ -1,6 +1,6 @@
 /** `wsfleet app token`: prints a connection token signed with the node's --token-secret. */
 import { z } from 'zod';
-import { helpText, option, parseConfig, schemas, wantsHelp } from '../shared/config.ts';
+import { option, parseCommand, schemas } from '../shared/config.ts';
 import { appOptions } from './config.ts';
 import { signToken } from './token.ts';
 
@@ -25,13 +25,15 @@ const tokenOptions = {
 } as const;
 
 export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (wantsHelp(argv)) {
-    process.stdout.write(
-      helpText('wsfleet app token [flags]', 'Print a signed connection token.', tokenOptions),
-    );
-    return 0;
-  }
-  const { config } = parseConfig(tokenOptions, argv, env);
+  const parsed = parseCommand(
+    'wsfleet app token [flags]',
+    'Print a signed connection token.',
+    tokenOptions,
+    argv,
+    env,
+  );
+  if (parsed === undefined) return 0;
+  const { config } = parsed;
   const claims = {
     exp: Math.floor(Date.now() / 1000) + config.ttl,
     ...(config.sub === undefined ? {} : { sub: config.sub }),

@@ -1,6 +1,6 @@
 /** `wsfleet cert-sync run`: reads flags and env, wires signals, keeps certificates in sync until stopped. */
 import type { Command } from '../cli.ts';
-import { helpText, parseConfig, wantsHelp } from '../shared/config.ts';
+import { parseCommand } from '../shared/config.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createNotifier } from '../shared/notify.ts';
@@ -16,17 +16,15 @@ import { realDeps } from './wire.ts';
 export const SHUTDOWN_DEADLINE_MS = 30_000;
 
 export const run: Command = async (argv, env) => {
-  if (wantsHelp(argv)) {
-    process.stdout.write(
-      helpText(
-        'wsfleet cert-sync run [flags]',
-        'Install the certificates from the store for nginx, and keep them current. SIGHUP syncs now.',
-        certSyncOptions,
-      ),
-    );
-    return 0;
-  }
-  const { config } = parseConfig(certSyncOptions, argv, env);
+  const parsed = parseCommand(
+    'wsfleet cert-sync run [flags]',
+    'Install the certificates from the store for nginx, and keep them current. SIGHUP syncs now.',
+    certSyncOptions,
+    argv,
+    env,
+  );
+  if (parsed === undefined) return 0;
+  const { config } = parsed;
   const problems = crossProblems(config);
   if (problems.length > 0) throw new ConfigError(problems);
   const log = createLogger({ name: 'wsfleet-cert-sync', level: config.logLevel });

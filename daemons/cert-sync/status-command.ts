@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Command } from '../cli.ts';
 import { openCertStore } from '../shared/cert-options.ts';
-import { helpText, option, parseConfig, wantsHelp } from '../shared/config.ts';
+import { option, parseCommand } from '../shared/config.ts';
 import { certSyncOptions } from './config.ts';
 import { liveNames } from './install.ts';
 import { servedCertificate } from './nginx.ts';
@@ -24,17 +24,15 @@ const statusOptions = {
 } as const;
 
 export const run: Command = async (argv, env) => {
-  if (wantsHelp(argv)) {
-    process.stdout.write(
-      helpText(
-        'wsfleet cert-sync status [flags]',
-        'Show each certificate: installed serial and expiry, the store one, the one nginx serves, last sync and refusal.',
-        statusOptions,
-      ),
-    );
-    return 0;
-  }
-  const { config } = parseConfig(statusOptions, argv, env);
+  const parsed = parseCommand(
+    'wsfleet cert-sync status [flags]',
+    'Show each certificate: installed serial and expiry, the store one, the one nginx serves, last sync and refusal.',
+    statusOptions,
+    argv,
+    env,
+  );
+  if (parsed === undefined) return 0;
+  const { config } = parsed;
   const state = await readSyncState(config.dir);
   const names =
     config.cert.length > 0

@@ -3,7 +3,7 @@
  * certificate is installed (and served) or already current, 1 otherwise, 78 for bad flags.
  */
 import type { Command } from '../cli.ts';
-import { helpText, parseConfig, wantsHelp } from '../shared/config.ts';
+import { parseCommand } from '../shared/config.ts';
 import { ConfigError, EXIT } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { certSyncOptions, crossProblems } from './config.ts';
@@ -31,17 +31,15 @@ function describe(c: CertOutcome): string {
 }
 
 export const run: Command = async (argv, env) => {
-  if (wantsHelp(argv)) {
-    process.stdout.write(
-      helpText(
-        'wsfleet cert-sync sync [flags]',
-        'Sync the certificates from the store once, as the daemon does, and exit (0: all installed or current).',
-        certSyncOptions,
-      ),
-    );
-    return EXIT.OK;
-  }
-  const { config } = parseConfig(certSyncOptions, argv, env);
+  const parsed = parseCommand(
+    'wsfleet cert-sync sync [flags]',
+    'Sync the certificates from the store once, as the daemon does, and exit (0: all installed or current).',
+    certSyncOptions,
+    argv,
+    env,
+  );
+  if (parsed === undefined) return 0;
+  const { config } = parsed;
   const problems = crossProblems(config);
   if (problems.length > 0) throw new ConfigError(problems);
   // Logs go to stderr: stdout carries the one line per certificate a person or script reads.

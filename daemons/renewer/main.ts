@@ -1,6 +1,6 @@
 /** `wsfleet renewer run`: reads flags and env, wires signals, runs the renewer until stopped. */
 import type { Command } from '../cli.ts';
-import { helpText, parseConfig, wantsHelp } from '../shared/config.ts';
+import { parseCommand } from '../shared/config.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createNotifier } from '../shared/notify.ts';
@@ -13,17 +13,15 @@ import { createRenewerDaemon } from './daemon.ts';
 export const SHUTDOWN_DEADLINE_MS = 60_000;
 
 export const run: Command = async (argv, env) => {
-  if (wantsHelp(argv)) {
-    process.stdout.write(
-      helpText(
-        'wsfleet renewer run [flags]',
-        'Get and renew certificates over ACME (HTTP-01) and keep them in the store.',
-        renewerOptions,
-      ),
-    );
-    return 0;
-  }
-  const { config } = parseConfig(renewerOptions, argv, env);
+  const parsed = parseCommand(
+    'wsfleet renewer run [flags]',
+    'Get and renew certificates over ACME (HTTP-01) and keep them in the store.',
+    renewerOptions,
+    argv,
+    env,
+  );
+  if (parsed === undefined) return 0;
+  const { config } = parsed;
   const problems = crossProblems(config);
   if (config.cert.length === 0) problems.push('Give at least one `--cert NAME[,NAME…]` (or WSFLEET_CERT)');
   if (problems.length > 0) throw new ConfigError(problems);

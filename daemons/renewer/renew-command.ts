@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { Command } from '../cli.ts';
-import { helpText, option, parseConfig, wantsHelp } from '../shared/config.ts';
+import { option, parseCommand } from '../shared/config.ts';
 import { ConfigError, EXIT } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createChallengeServer } from './challenge-server.ts';
@@ -73,17 +73,16 @@ function printOutcome(outcome: Outcome): void {
 const OK_RESULTS = new Set<Outcome['result']>(['renewed', 'not_due', 'dry_run']);
 
 export const run: Command = async (argv, env) => {
-  if (wantsHelp(argv)) {
-    process.stdout.write(
-      helpText(
-        'wsfleet renewer renew <name…> [flags]',
-        'Renew the named certificates now, through the running renewer or by itself.',
-        renewOptions,
-      ),
-    );
-    return 0;
-  }
-  const { config, positionals } = parseConfig(renewOptions, argv, env, { maxPositionals: 100 });
+  const parsed = parseCommand(
+    'wsfleet renewer renew <name…> [flags]',
+    'Renew the named certificates now, through the running renewer or by itself.',
+    renewOptions,
+    argv,
+    env,
+    { maxPositionals: 100 },
+  );
+  if (parsed === undefined) return 0;
+  const { config, positionals } = parsed;
   const problems = crossProblems(config);
   const names = positionals.map((n) => n.toLowerCase());
   if (names.length === 0) problems.push('Name at least one certificate to renew');

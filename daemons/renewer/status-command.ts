@@ -1,7 +1,7 @@
 /** `wsfleet renewer status [--json]`: each certificate as the store has it. */
 import { z } from 'zod';
 import type { Command } from '../cli.ts';
-import { helpText, option, parseConfig, wantsHelp } from '../shared/config.ts';
+import { option, parseCommand } from '../shared/config.ts';
 import { openCertStore, renewerOptions, storeOptions } from './config.ts';
 import { formatStatus, readStatus } from './status.ts';
 
@@ -17,17 +17,15 @@ const statusOptions = {
 } as const;
 
 export const run: Command = async (argv, env) => {
-  if (wantsHelp(argv)) {
-    process.stdout.write(
-      helpText(
-        'wsfleet renewer status [flags]',
-        'Show each certificate (the configured ones, or all in the store): names, serial, validity, next renewal, last error.',
-        statusOptions,
-      ),
-    );
-    return 0;
-  }
-  const { config } = parseConfig(statusOptions, argv, env);
+  const parsed = parseCommand(
+    'wsfleet renewer status [flags]',
+    'Show each certificate (the configured ones, or all in the store): names, serial, validity, next renewal, last error.',
+    statusOptions,
+    argv,
+    env,
+  );
+  if (parsed === undefined) return 0;
+  const { config } = parsed;
   const store = openCertStore(config);
   const statuses = await readStatus(store, config.cert);
   process.stdout.write(config.json ? `${JSON.stringify(statuses, null, 2)}\n` : formatStatus(statuses));

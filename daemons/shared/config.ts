@@ -243,3 +243,22 @@ export const schemas = {
     }),
   level: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
+
+/**
+ * The opening of every command: with `--help` it prints the help and returns undefined (the
+ * command then exits 0); otherwise it parses, throwing a ConfigError that lists every problem.
+ */
+export function parseCommand<O extends Options>(
+  usage: string,
+  summary: string,
+  options: O,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  parseOptions: { maxPositionals?: number } = {},
+): Parsed<O> | undefined {
+  if (wantsHelp(argv)) {
+    process.stdout.write(helpText(usage, summary, options));
+    return undefined;
+  }
+  return parseConfig(options, argv, env, parseOptions);
+}

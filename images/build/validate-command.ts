@@ -1,6 +1,6 @@
 /** `wsfleet images validate`: packer fmt -check and packer validate of both image templates. */
 import type { Command } from '../../daemons/cli.ts';
-import { helpText, parseConfig, wantsHelp } from '../../daemons/shared/config.ts';
+import { parseCommand } from '../../daemons/shared/config.ts';
 import { EXIT } from '../../daemons/shared/errors.ts';
 import { validateOptions } from './config.ts';
 import { ImageError } from './errors.ts';
@@ -8,17 +8,15 @@ import { findCheckout, imagePaths } from './paths.ts';
 import { validateTemplates } from './validate-templates.ts';
 
 export const run: Command = async (argv, env) => {
-  if (wantsHelp(argv)) {
-    process.stdout.write(
-      helpText(
-        'wsfleet images validate [flags]',
-        'Check the image templates: packer fmt -check over images/packer/, and packer validate of the app and renewer templates as a build assembles them for the installed packer.',
-        validateOptions,
-      ),
-    );
-    return EXIT.OK;
-  }
-  const { config } = parseConfig(validateOptions, argv, env);
+  const parsed = parseCommand(
+    'wsfleet images validate [flags]',
+    'Check the image templates: packer fmt -check over images/packer/, and packer validate of the app and renewer templates as a build assembles them for the installed packer.',
+    validateOptions,
+    argv,
+    env,
+  );
+  if (parsed === undefined) return 0;
+  const { config } = parsed;
   try {
     await validateTemplates(config.packer, {
       paths: imagePaths(findCheckout()),

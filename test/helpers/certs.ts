@@ -271,3 +271,22 @@ export function createFakeNginx(tlsDir: string): FakeNginx {
   };
   return fake;
 }
+
+/** A root, an intermediate, `count` current leaves for `names` and one expired leaf. */
+export async function createChain(
+  factory: CertFactory,
+  label: string,
+  names: readonly string[],
+  count: number,
+): Promise<{ rootPem: string; intermediate: Authority; leaves: Leaf[]; expired: Leaf }> {
+  const day = 86_400_000;
+  const root = await factory.root(`${label} Root`);
+  const intermediate = await factory.intermediate(root, `${label} R1`);
+  const leaves: Leaf[] = [];
+  for (let i = 0; i < count; i++) leaves.push(await factory.leaf(intermediate, [...names]));
+  const expired = await factory.leaf(intermediate, [...names], {
+    notBefore: new Date(Date.now() - 10 * day),
+    notAfter: new Date(Date.now() - day),
+  });
+  return { rootPem: root.certPem, intermediate, leaves, expired };
+}

@@ -12,6 +12,7 @@ import type { LogLine } from '../helpers/app.ts';
 import {
   type CertFactory,
   createCertFactory,
+  createChain,
   createFakeNginx,
   type FakeNginx,
   type Leaf,
@@ -38,16 +39,9 @@ describe('cert-sync install and rollback', () => {
 
   beforeAll(async () => {
     factory = await createCertFactory();
-    const root = await factory.root('Install Root');
-    rootPem = root.certPem;
-    const intermediate = await factory.intermediate(root, 'Install R1');
-    leaves = [];
-    for (let i = 0; i < 5; i++) leaves.push(await factory.leaf(intermediate, [NAME]));
-    older = await factory.leaf(intermediate, [NAME], { notBefore: new Date(Date.now() - 2 * DAY) });
-    expired = await factory.leaf(intermediate, [NAME], {
-      notBefore: new Date(Date.now() - 10 * DAY),
-      notAfter: new Date(Date.now() - DAY),
-    });
+    const chain = await createChain(factory, 'Install', [NAME], 5);
+    ({ rootPem, leaves, expired } = chain);
+    older = await factory.leaf(chain.intermediate, [NAME], { notBefore: new Date(Date.now() - 2 * DAY) });
   });
 
   afterAll(async () => {

@@ -15,6 +15,7 @@ import {
   type CertFactory,
   certificateVersion,
   createCertFactory,
+  createChain,
   createFakeNginx,
   type FakeNginx,
   type Leaf,
@@ -22,7 +23,6 @@ import {
 import { waitFor } from '../helpers/wait.ts';
 
 const NAME = 'a.test';
-const DAY = 86_400_000;
 const SETTLE_MS = 100;
 
 describe('cert-sync and changes made by hand under live/', () => {
@@ -38,15 +38,8 @@ describe('cert-sync and changes made by hand under live/', () => {
 
   beforeAll(async () => {
     factory = await createCertFactory();
-    const root = await factory.root('Watch Root');
-    rootPem = root.certPem;
-    const intermediate = await factory.intermediate(root, 'Watch R1');
-    leaves = [];
-    for (let i = 0; i < 3; i++) leaves.push(await factory.leaf(intermediate, [NAME]));
-    expired = await factory.leaf(intermediate, [NAME], {
-      notBefore: new Date(Date.now() - 10 * DAY),
-      notAfter: new Date(Date.now() - DAY),
-    });
+    const chain = await createChain(factory, 'Watch', [NAME], 3);
+    ({ rootPem, leaves, expired } = chain);
   });
 
   afterAll(async () => {
