@@ -64,6 +64,12 @@ export const certSyncOptions = {
       "Seconds between checks of each certificate's generation in the store; a new certificate reaches every VM within one interval",
     expected: 'an integer from 1 to 86400',
   }),
+  firstPollInterval: option({
+    schema: schemas.int(1, 86_400, 10),
+    description:
+      'Seconds between polls while a certificate is not installed yet (a first boot waiting for the renewer); at most --poll-interval',
+    expected: 'an integer from 1 to 86400',
+  }),
   syncCron: option({
     schema: z.string().refine(isValidCron).default('43 4 * * *'),
     description:

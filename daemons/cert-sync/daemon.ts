@@ -40,6 +40,7 @@ export type CertSyncSettings = Pick<
   | 'cert'
   | 'dir'
   | 'pollInterval'
+  | 'firstPollInterval'
   | 'syncCron'
   | 'staging'
   | 'verifyHost'
@@ -148,7 +149,11 @@ export function createCertSync(config: CertSyncSettings, deps: CertSyncDeps): Ce
 
   function schedulePoll(): void {
     if (closing !== undefined) return;
-    const delayMs = pollDelayMs(config.pollInterval, random);
+    // A VM without its certificate serves nothing over TLS: until every certificate is in
+    // place, look again sooner, so that a first boot takes seconds rather than a poll interval.
+    const waiting = applier.ledger.certs.some((c) => applier.ledger.installed(c.name) === undefined);
+    const interval = waiting ? Math.min(config.firstPollInterval, config.pollInterval) : config.pollInterval;
+    const delayMs = pollDelayMs(interval, random);
     pollTimer = setTimeout(() => {
       poll()
         .catch((err: unknown) => log.error({ err }, 'poll failed'))

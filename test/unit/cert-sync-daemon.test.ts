@@ -137,6 +137,23 @@ describe('cert-sync daemon', () => {
     expect(counts.current).toBe(2);
   });
 
+  it('polls at --first-poll-interval until the first certificate is installed, then at --poll-interval', async () => {
+    const { inner, counts, certSync } = await setup(
+      ['--poll-interval', '3600', '--first-poll-interval', '1'],
+      false,
+    );
+    await certSync.start();
+    expect(certSync.ledger.installed(NAME)).toBeUndefined();
+    await waitFor(() => counts.currentGeneration >= 1, 5_000, 'a first poll within about a second');
+
+    await inner.publish(certificateVersion(leaf(0), [NAME]), undefined);
+    await waitFor(() => certSync.ledger.installed(NAME) !== undefined, 5_000, 'the first certificate');
+    const polls = counts.currentGeneration;
+    // With it installed, the next poll is an hour away (random 0 → 60 % of 3600 s).
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(counts.currentGeneration).toBe(polls);
+  });
+
   it('is healthy through a store outage while a valid certificate is installed', async () => {
     const { control, certSync } = await setup();
     const { metrics } = await certSync.start();
@@ -238,6 +255,7 @@ describe('cert-sync configuration', () => {
     expect(config).toMatchObject({
       dir: '/etc/wsfleet/tls',
       pollInterval: 300,
+      firstPollInterval: 10,
       syncCron: '43 4 * * *',
       staging: false,
       nginxTest: ['nginx', '-t', '-q'],
