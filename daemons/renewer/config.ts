@@ -26,6 +26,12 @@ export const acmeOptions = {
     description: "ACME directory (default: Let's Encrypt production)",
     expected: 'an https:// URL',
   }),
+  directoryCa: option({
+    schema: z.string().startsWith('/').optional(),
+    description:
+      "PEM file of CA certificates trusted for the ACME directory's HTTPS besides the system's (a private or test CA)",
+    expected: 'an absolute path',
+  }),
   staging: option({
     schema: z.boolean().default(false),
     description: "Use Let's Encrypt staging (untrusted certificates, generous limits)",

@@ -15,6 +15,7 @@ import { createAcmeClient } from './acme.ts';
 import { type ChallengeServer, createChallengeServer } from './challenge-server.ts';
 import { type CertificateSpec, directoryUrl, openCertStore, type RenewerConfig } from './config.ts';
 import { type ControlServer, createControlServer, type RenewCommand } from './control.ts';
+import { directoryAgent } from './directory-trust.ts';
 import { createRenewerMetrics, type RenewerMetrics } from './metrics.ts';
 import {
   type ChainInfo,
@@ -52,6 +53,7 @@ export type RenewerParts = Pick<
   | 'email'
   | 'staging'
   | 'directoryUrl'
+  | 'directoryCa'
   | 'eabKid'
   | 'eabHmacKey'
   | 'profile'
@@ -97,7 +99,11 @@ export function assembleRenewer(
     ...(config.eabKid === undefined || config.eabHmacKey === undefined
       ? {}
       : { eab: { kid: config.eabKid, hmacKey: config.eabHmacKey } }),
-    ...(agent === undefined ? {} : { agent }),
+    ...(agent !== undefined
+      ? { agent }
+      : config.directoryCa !== undefined
+        ? { agent: directoryAgent(config.directoryCa) }
+        : {}),
   });
   const resolver = createResolver(config.dnsServer === undefined ? undefined : [config.dnsServer]);
   const renewer = createRenewer(

@@ -330,6 +330,7 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
       {
         failures,
         permanent: e.permanent,
+        beforeOrder: e.code === 'WSFLEET_SELF_CHECK',
         ...(e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs }),
       },
       random,

@@ -7,6 +7,13 @@
  */
 
 export const RETRY_SCHEDULE_MS = [60_000, 600_000, 6_000_000] as const;
+/**
+ * After a failed self-check nothing reached the CA (no order, no failed validation counted
+ * against the account), so the first retries come sooner: on a first deploy the renewer often
+ * boots before the app VMs answer behind the load balancer, and the certificate should follow
+ * them within seconds, not minutes. Then the usual schedule.
+ */
+export const SELF_CHECK_SCHEDULE_MS = [10_000, 20_000, 40_000, ...RETRY_SCHEDULE_MS] as const;
 export const RETRY_CAP_MS = 24 * 3600 * 1000;
 export const RETRY_JITTER = 0.1;
 
@@ -14,17 +21,19 @@ export interface RetryInput {
   /** Consecutive failures including this one (1 after the first). */
   readonly failures: number;
   readonly permanent: boolean;
+  /** The failure came before the CA was asked anything (the self-check). */
+  readonly beforeOrder?: boolean;
   /** The CA's Retry-After, when it sent one. */
   readonly retryAfterMs?: number;
 }
 
 /** Milliseconds until the next attempt, or undefined for "do not retry". */
 export function retryDelay(
-  { failures, permanent, retryAfterMs }: RetryInput,
+  { failures, permanent, beforeOrder = false, retryAfterMs }: RetryInput,
   random: () => number = Math.random,
 ): number | undefined {
   if (permanent) return undefined;
-  const base = RETRY_SCHEDULE_MS[failures - 1] ?? RETRY_CAP_MS;
+  const base = (beforeOrder ? SELF_CHECK_SCHEDULE_MS : RETRY_SCHEDULE_MS)[failures - 1] ?? RETRY_CAP_MS;
   const jittered = Math.round(base * (1 + RETRY_JITTER * (2 * random() - 1)));
   return Math.max(jittered, retryAfterMs ?? 0);
 }

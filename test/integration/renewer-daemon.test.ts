@@ -2,7 +2,7 @@
  * The renewer as it runs: the real entry point spawned with flags, Pebble as the CA, and the
  * `renew` and `status` commands talking to it or working without it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -117,6 +117,25 @@ describe('wsfleet renewer (the real entry point)', () => {
     const wildcard = await cli(['renewer', 'renew', '*.alone.test'], env);
     expect(wildcard.code).toBe(78);
     expect(wildcard.stderr).toContain('wildcards need DNS-01');
+  });
+
+  it('trusts the ACME directory through --directory-ca alone, and refuses a file without a certificate', async () => {
+    const { env, store } = setup();
+    const { NODE_EXTRA_CA_CERTS: _extra, ...rest } = env;
+    const ok = await cli(['renewer', 'renew', 'private-ca.test', '--directory-ca', pebble.caFile], rest);
+    expect(ok.code).toBe(0);
+    expect((await store.current('private-ca.test'))?.certificate.domains).toEqual(['private-ca.test']);
+
+    // Without it, the directory's certificate is not trusted.
+    const untrusted = await cli(['renewer', 'renew', 'untrusted.test'], rest);
+    expect(untrusted.code).not.toBe(0);
+    expect(await store.current('untrusted.test')).toBeUndefined();
+
+    const empty = join(dir, 'empty.pem');
+    await writeFile(empty, 'not a certificate\n');
+    const bad = await cli(['renewer', 'renew', 'x.test', '--directory-ca', empty], rest);
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toContain(`\`--directory-ca\` ${empty} holds no PEM certificate`);
   });
 
   it('finishes the work of a renewer killed mid-order once its lease expires', async () => {

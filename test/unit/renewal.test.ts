@@ -88,6 +88,17 @@ describe('#retryDelay', () => {
   it('does not retry permanent errors', () => {
     expect(retryDelay({ failures: 1, permanent: true })).toBeUndefined();
   });
+
+  it.each([
+    [1, 10_000],
+    [2, 20_000],
+    [3, 40_000],
+    [4, 60_000],
+    [5, 600_000],
+    [9, RETRY_CAP_MS],
+  ])('retries a failed self-check (nothing reached the CA) sooner: failure %i → %i ms', (failures, ms) => {
+    expect(retryDelay({ failures, permanent: false, beforeOrder: true }, () => 0.5)).toBe(ms);
+  });
 });
 
 describe('rate guard', () => {
