@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { endpointNeedsAuth } from '../../daemons/shared/store/gcs-store.ts';
 import { openStore } from '../../daemons/shared/store/open-store.ts';
 
 describe('openStore', () => {
@@ -48,5 +49,18 @@ describe('openStore', () => {
     }
     expect(message).toContain('gs://…@bucket/x');
     expect(message).not.toContain('s3cret');
+  });
+});
+
+describe('endpointNeedsAuth', () => {
+  it.each([
+    ['https://storage.googleapis.com', true],
+    ['https://10.0.0.3:4443', true],
+    ['http://10.0.0.3:4443', false],
+    ['http://127.0.0.1:4443', false],
+    ['https://127.0.0.1:4443', false],
+    ['https://localhost', false],
+  ])('sends Google credentials to %s: %s', (endpoint, auth) => {
+    expect(endpointNeedsAuth(endpoint)).toBe(auth);
   });
 });

@@ -34,7 +34,7 @@ export interface GcsStoreOptions {
   readonly prefix?: string;
   /** A client to use as it is; otherwise one is made from the options below. */
   readonly storage?: Storage;
-  /** Another JSON API endpoint, e.g. `http://127.0.0.1:PORT` for a local double (no auth on loopback). */
+  /** Another JSON API endpoint, e.g. `http://127.0.0.1:PORT` for a local double (see endpointNeedsAuth). */
   readonly apiEndpoint?: string;
   /** Timeout of one HTTP request (default 5 s). */
   readonly requestTimeoutMs?: number;
@@ -55,6 +55,16 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 // short random pause (objects of the certificate store change rarely; the deadline bounds it).
 const REREAD_PAUSE_MS = 25;
 
+/**
+ * Whether requests to a custom endpoint carry Google credentials: only over HTTPS to a host other
+ * than loopback. A bearer token never travels in clear text, so a plain http:// endpoint (a lab's
+ * stand-in on its own network) or a loopback one is called without any.
+ */
+export function endpointNeedsAuth(endpoint: string): boolean {
+  const url = new URL(endpoint);
+  return url.protocol === 'https:' && !LOOPBACK.has(url.hostname);
+}
+
 /** A client with the store's timeouts and retry policy. */
 export function createGcsClient(options: Omit<GcsStoreOptions, 'bucket' | 'storage'> = {}): Storage {
   const maxRetries = options.retry?.maxRetries ?? 3;
@@ -62,7 +72,7 @@ export function createGcsClient(options: Omit<GcsStoreOptions, 'bucket' | 'stora
   return new Storage({
     ...(endpoint === undefined
       ? {}
-      : { apiEndpoint: endpoint, useAuthWithCustomEndpoint: !LOOPBACK.has(new URL(endpoint).hostname) }),
+      : { apiEndpoint: endpoint, useAuthWithCustomEndpoint: endpointNeedsAuth(endpoint) }),
     timeout: options.requestTimeoutMs ?? 5_000,
     retryOptions: {
       // The client reads maxRetries 0 as "use the default", so no retries is autoRetry false.
