@@ -35,6 +35,14 @@ export class Collector {
     this.add(file, key, from, value);
   }
 
+  number(file: EnvFile, key: string): void {
+    const value = this.values[key];
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      this.problems.push(`\`${key}\` must be a number`);
+    else this.add(file, key, key, String(value));
+  }
+
   flag(file: EnvFile, key: string): void {
     const value = this.values[key];
     if (value === undefined) return;

@@ -53,6 +53,10 @@ export interface AppValues extends CommonValues {
   readonly tokenSecret?: string;
   /** PEM file on the VM of roots cert-sync trusts besides the system's. */
   readonly extraRoots?: string;
+  /** Those roots themselves (PEM): written to the VM as EXTRA_ROOTS_FILE. Not with `extraRoots`. */
+  readonly extraRootsPem?: string;
+  /** Seconds between cert-sync's polls of the store (its default: 300). */
+  readonly pollInterval?: number;
 }
 
 /** The renewer VM. */
@@ -62,7 +66,20 @@ export interface RenewerValues extends CommonValues {
   readonly eabKid?: string;
   readonly eabHmacKey?: string;
   readonly profile?: 'classic' | 'tlsserver' | 'shortlived';
+  /** CA certificates (PEM) of a private ACME directory's HTTPS: written to the VM as DIRECTORY_CA_FILE. */
+  readonly directoryCaPem?: string;
+  /** DNS server (IP[:port]) of the renewer's self-check; unset: the VM's resolver. */
+  readonly dnsServer?: string;
 }
+
+/** Where the user-data puts the PEM values (public certificates, 0644). */
+export const EXTRA_ROOTS_FILE = '/etc/wsfleet/extra-roots.pem';
+export const DIRECTORY_CA_FILE = '/etc/wsfleet/directory-ca.pem';
+const PEM_VALUES = {
+  extraRootsPem: { path: EXTRA_ROOTS_FILE, option: 'extraRoots' },
+  directoryCaPem: { path: DIRECTORY_CA_FILE, option: 'directoryCa' },
+} as const;
+const PEM_CERTIFICATE = /^-----BEGIN CERTIFICATE-----\n[\s\S]+\n-----END CERTIFICATE-----\n?$/;
 
 export interface ValuesByRole {
   readonly app: AppValues;
@@ -106,6 +123,8 @@ const ALLOWED_KEYS: {
     'apiKey',
     'tokenSecret',
     'extraRoots',
+    'extraRootsPem',
+    'pollInterval',
   ],
   renewer: [
     'certs',
@@ -118,6 +137,8 @@ const ALLOWED_KEYS: {
     'eabKid',
     'eabHmacKey',
     'profile',
+    'directoryCaPem',
+    'dnsServer',
   ],
 };
 
@@ -169,11 +190,14 @@ export function redisUrlProblem(url: string): string | undefined {
  * secret values are never quoted back.
  */
 export function envFiles<R extends Role>(role: R, values: ValuesByRole[R]): Record<string, string> {
-  const raw = values as unknown as Readonly<Record<string, unknown>>;
+  const given = values as unknown as Readonly<Record<string, unknown>>;
+  const pemProblems: string[] = [];
+  const raw = withPemPaths(given, pemProblems);
   const c = new Collector(raw);
   const problems = c.problems;
+  problems.push(...pemProblems);
   const allowed: readonly string[] = ALLOWED_KEYS[role];
-  const unknown = Object.keys(raw).filter((k) => !allowed.includes(k));
+  const unknown = Object.keys(given).filter((k) => !allowed.includes(k));
   if (unknown.length > 0)
     problems.push(`Unknown value${unknown.length > 1 ? 's' : ''} ${show(unknown)} for role ${role}`);
   const storeIssue = storeProblem(raw.store);
@@ -195,6 +219,7 @@ export function envFiles<R extends Role>(role: R, values: ValuesByRole[R]): Reco
     c.text(sync, 'renewer');
     c.flag(sync, 'staging');
     c.text(sync, 'extraRoots');
+    c.number(sync, 'pollInterval');
     c.text(sync, 'logLevel');
     files.push(app, sync);
     if (typeof raw.redisUrl === 'string') {
@@ -212,6 +237,8 @@ export function envFiles<R extends Role>(role: R, values: ValuesByRole[R]): Reco
     c.text(renewer, 'eabKid');
     c.text(renewer, 'eabHmacKey');
     c.text(renewer, 'profile');
+    c.text(renewer, 'directoryCa');
+    c.text(renewer, 'dnsServer');
     c.text(renewer, 'logLevel');
     files.push(renewer);
   }
@@ -240,18 +267,51 @@ export function envFiles<R extends Role>(role: R, values: ValuesByRole[R]): Reco
   );
 }
 
+/** `values` with each PEM value replaced by its option naming the file it is written to. */
+function withPemPaths(
+  values: Readonly<Record<string, unknown>>,
+  problems: string[],
+): Readonly<Record<string, unknown>> {
+  const out: Record<string, unknown> = { ...values };
+  for (const [key, { path, option }] of Object.entries(PEM_VALUES)) {
+    const pem = values[key];
+    if (pem === undefined) continue;
+    delete out[key];
+    if (values[option] !== undefined) problems.push(`Give \`${option}\` or \`${key}\`, not both`);
+    else if (typeof pem !== 'string' || !PEM_CERTIFICATE.test(pem))
+      problems.push(`\`${key}\` must be PEM certificates (-----BEGIN CERTIFICATE----- …)`);
+    else out[option] = path;
+  }
+  return out;
+}
+
+/** The PEM files the user-data writes, by path (0644: certificates are public). */
+export function pemFiles(values: Readonly<Record<string, unknown>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, { path }] of Object.entries(PEM_VALUES)) {
+    const pem = values[key];
+    if (typeof pem === 'string') out[path] = pem.endsWith('\n') ? pem : `${pem}\n`;
+  }
+  return out;
+}
+
 /**
  * The #cloud-config user-data of a VM of `role`: writes its env files, then enables and starts
  * its units. Throws ConfigError (WSFLEET_CONFIG_INVALID) listing every problem with `values`.
  */
 export function renderUserData<R extends Role>(role: R, values: ValuesByRole[R]): string {
   const files = envFiles(role, values);
-  const writeFiles: YamlValue[] = Object.entries(files).map(([path, content]) => ({
-    path,
-    owner: 'root:root',
-    permissions: '0600',
-    content,
-  }));
+  const writeFiles: YamlValue[] = [
+    ...Object.entries(files).map(([path, content]) => ({
+      path,
+      owner: 'root:root',
+      permissions: '0600',
+      content,
+    })),
+    ...Object.entries(pemFiles(values as unknown as Readonly<Record<string, unknown>>)).map(
+      ([path, content]) => ({ path, owner: 'root:root', permissions: '0644', content }),
+    ),
+  ];
   return yamlDocument(
     [
       '#cloud-config',

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envValueProblem, formatEnvFile, quoteEnvValue } from '../../cloud-init/env-file.ts';
 import {
   type AppValues,
+  DIRECTORY_CA_FILE,
+  EXTRA_ROOTS_FILE,
   envFiles,
   type RenewerValues,
   redisUrlProblem,
@@ -201,12 +203,41 @@ const EDGE_RENEWER: RenewerValues = {
   logLevel: 'trace',
 };
 
+/** A certificate's shape is all the user-data checks; this one is not a real certificate. */
+const PEM = '-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n';
+
+/** The lab's values: a private CA, its DNS, and a shorter poll. */
+const LAB_APP: AppValues = {
+  ...TYPICAL_APP,
+  gcsEndpoint: 'http://10.213.0.1:4443',
+  extraRootsPem: `${PEM}${PEM}`,
+  pollInterval: 5,
+};
+
+const LAB_RENEWER: RenewerValues = {
+  ...TYPICAL_RENEWER,
+  directoryUrl: 'https://10.213.0.1:14000/dir',
+  directoryCaPem: PEM.trimEnd(),
+  dnsServer: '10.213.0.1:8053',
+};
+
 const CASES = [
   ['app', 'typical', TYPICAL_APP],
   ['app', 'edge', EDGE_APP],
+  ['app', 'lab', LAB_APP],
   ['renewer', 'typical', TYPICAL_RENEWER],
   ['renewer', 'edge', EDGE_RENEWER],
+  ['renewer', 'lab', LAB_RENEWER],
 ] as const;
+
+/** The PEM files a role's values should write (0644), by path. */
+function expectedPem(v: AppValues | RenewerValues): Record<string, string> {
+  const out: Record<string, string> = {};
+  if ('extraRootsPem' in v && v.extraRootsPem !== undefined) out[EXTRA_ROOTS_FILE] = v.extraRootsPem;
+  if ('directoryCaPem' in v && v.directoryCaPem !== undefined)
+    out[DIRECTORY_CA_FILE] = `${v.directoryCaPem}\n`;
+  return out;
+}
 
 /** The variables a role's values should set, per env file, as the daemons expect them. */
 function expectedEnv(
@@ -233,7 +264,8 @@ function expectedEnv(
         ['WSFLEET_GCS_ENDPOINT', a.gcsEndpoint],
         ['WSFLEET_RENEWER', a.renewer],
         ['WSFLEET_STAGING', a.staging],
-        ['WSFLEET_EXTRA_ROOTS', a.extraRoots],
+        ['WSFLEET_EXTRA_ROOTS', a.extraRootsPem === undefined ? a.extraRoots : EXTRA_ROOTS_FILE],
+        ['WSFLEET_POLL_INTERVAL', a.pollInterval?.toString()],
         ['WSFLEET_LOG_LEVEL', a.logLevel],
       ]),
     };
@@ -250,6 +282,8 @@ function expectedEnv(
       ['WSFLEET_EAB_KID', r.eabKid],
       ['WSFLEET_EAB_HMAC_KEY', r.eabHmacKey],
       ['WSFLEET_PROFILE', r.profile],
+      ['WSFLEET_DIRECTORY_CA', r.directoryCaPem === undefined ? undefined : DIRECTORY_CA_FILE],
+      ['WSFLEET_DNS_SERVER', r.dnsServer],
       ['WSFLEET_LOG_LEVEL', r.logLevel],
     ]),
   };
@@ -303,13 +337,21 @@ describe('renderUserData', () => {
       expect(text.split('\n')[0]).toBe('#cloud-config');
     });
 
-    it("writes root's env files, mode 0600, that read back as the given values", () => {
+    it("writes root's env files, mode 0600, that read back as the given values, and the PEM files 0644", () => {
       const expected = expectedEnv(role, values);
-      expect(data.write_files.map((f) => f.path).sort()).toEqual(Object.keys(expected).sort());
+      const pems = expectedPem(values);
+      expect(data.write_files.map((f) => f.path).sort()).toEqual(
+        [...Object.keys(expected), ...Object.keys(pems)].sort(),
+      );
       for (const f of data.write_files) {
         expect(f.owner).toBe('root:root');
-        expect(f.permissions).toBe('0600');
-        expect(parseEnvFile(f.content)).toEqual(expected[f.path]);
+        if (f.path.endsWith('.env')) {
+          expect(f.permissions).toBe('0600');
+          expect(parseEnvFile(f.content)).toEqual(expected[f.path]);
+        } else {
+          expect(f.permissions).toBe('0644');
+          expect(f.content).toBe(pems[f.path]);
+        }
       }
     });
 
@@ -401,6 +443,20 @@ describe('renderUserData', () => {
         /not both/,
       ],
       ['half an EAB pair', { ...TYPICAL_RENEWER, eabKid: 'kid' }, /go together/],
+      [
+        'roots given twice',
+        { ...TYPICAL_APP, extraRoots: '/etc/r.pem', extraRootsPem: PEM },
+        /Give `extraRoots` or `extraRootsPem`, not both/,
+      ],
+      ['roots that are not PEM', { ...TYPICAL_APP, extraRootsPem: 'roots' }, /`extraRootsPem` must be PEM/],
+      [
+        'a directory CA key',
+        { ...TYPICAL_RENEWER, directoryCaPem: '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n' },
+        /`directoryCaPem` must be PEM/,
+      ],
+      ['a poll interval of 0', { ...TYPICAL_APP, pollInterval: 0 }, /WSFLEET_POLL_INTERVAL/],
+      ['a poll interval as text', { ...TYPICAL_APP, pollInterval: '5' }, /`pollInterval` must be a number/],
+      ['a DNS server by name', { ...TYPICAL_RENEWER, dnsServer: 'dns.example' }, /WSFLEET_DNS_SERVER/],
       ['a bad email', { ...TYPICAL_RENEWER, email: 'not-an-email' }, /WSFLEET_EMAIL/],
     ])('refuses %s', (_what, values, problem) => {
       // The app's values name the renewer; the renewer's never do.
