@@ -50,6 +50,26 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'Build the VM image of a role (app or renewer) with packer, or dry-run it here',
     load: async () => (await import('../images/build/build-command.ts')).run,
   },
+  init: {
+    summary: 'Write a commented fleet config (wsfleet.yaml) for deploy',
+    load: async () => (await import('../scripts/deploy/init-command.ts')).run,
+  },
+  deploy: {
+    summary: 'Create or update the cluster on Google Cloud with gcloud (--dry-run prints the commands)',
+    load: async () => (await import('../scripts/deploy/deploy-command.ts')).run,
+  },
+  rollout: {
+    summary: 'Roll the groups to new images: new templates, then rolling updates',
+    load: async () => (await import('../scripts/deploy/rollout-command.ts')).run,
+  },
+  status: {
+    summary: 'Show the groups, VM health, images and the certificates served, with their expiry',
+    load: async () => (await import('../scripts/deploy/status-command.ts')).run,
+  },
+  teardown: {
+    summary: 'Delete the cluster in reverse order (asks first; keeps the bucket unless --delete-data)',
+    load: async () => (await import('../scripts/deploy/teardown-command.ts')).run,
+  },
   'images validate': {
     summary: 'Check the image templates: packer fmt -check and packer validate',
     load: async () => (await import('../images/build/validate-command.ts')).run,
@@ -70,7 +90,9 @@ function usage(): string {
 }
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | undefined> {
-  const name = argv.slice(0, 2).join(' ');
+  // Two-word commands (`app run`) first, then one-word ones (`deploy`).
+  const words = COMMANDS[argv.slice(0, 2).join(' ')] !== undefined ? 2 : 1;
+  const name = argv.slice(0, words).join(' ');
   const entry = COMMANDS[name];
   if (entry === undefined) {
     if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
@@ -84,7 +106,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   }
   try {
     const command = await entry.load();
-    return await command(argv.slice(2), env);
+    return await command(argv.slice(words), env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`wsfleet ${name}: ${err.message}\n`);

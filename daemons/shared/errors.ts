@@ -38,6 +38,20 @@ export const ERROR_CODES = {
     "packer build failed or overran --build-timeout; the message quotes packer's errors and names the full log.",
   WSFLEET_IMAGE_NO_ARTIFACT:
     'packer build finished without an artifact (for example, -only matched no build): nothing was built.',
+  WSFLEET_FLEET_CONFIG_INVALID:
+    'The fleet config file is missing, unreadable or invalid, or a check that gcloud does not make refused it (exit 78); every problem is listed and nothing was called.',
+  WSFLEET_GCLOUD_UNAVAILABLE:
+    'gcloud is not on PATH or does not start (install the Google Cloud CLI, or name it with --gcloud).',
+  WSFLEET_GCLOUD_DENIED:
+    'gcloud is not logged in, or the account lacks a permission (HTTP 401/403); the message quotes gcloud and names the command.',
+  WSFLEET_GCLOUD_FAILED:
+    "A gcloud command failed or overran its time limit; the message quotes gcloud's error and the command. Running the command again resumes.",
+  WSFLEET_DEPLOY_MISSING:
+    'A resource that must already exist does not (for example, `wsfleet rollout` before `wsfleet deploy`).',
+  WSFLEET_DEPLOY_WAIT_TIMEOUT:
+    'The load balancer reported no healthy VM, or a certificate was not served, within --wait-timeout; what is deployed stays.',
+  WSFLEET_TEARDOWN_UNCONFIRMED:
+    '`wsfleet teardown` was not confirmed: answer the prompt with the project id, or pass --yes.',
   WSFLEET_STORE_PRECONDITION:
     'A store write lost a race: the object changed since it was read (HTTP 412 in GCS).',
   WSFLEET_STORE_UNAVAILABLE:

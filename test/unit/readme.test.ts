@@ -7,6 +7,13 @@ import { renewerOptions } from '../../daemons/renewer/config.ts';
 import { envName, flagName } from '../../daemons/shared/config.ts';
 import { ERROR_CODES } from '../../daemons/shared/errors.ts';
 import { buildOptions } from '../../images/build/config.ts';
+import {
+  deployOptions,
+  initOptions,
+  rolloutOptions,
+  statusOptions,
+  teardownOptions,
+} from '../../scripts/deploy/deploy-options.ts';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -35,6 +42,11 @@ describe('README', () => {
     ['wsfleet renewer run', renewerOptions],
     ['wsfleet cert-sync run', certSyncOptions],
     ['wsfleet images build', buildOptions],
+    ['wsfleet init', initOptions],
+    ['wsfleet deploy', deployOptions],
+    ['wsfleet rollout', rolloutOptions],
+    ['wsfleet status', statusOptions],
+    ['wsfleet teardown', teardownOptions],
   ])('documents every flag of %s with its variable', (_command, options) => {
     for (const key of Object.keys(options)) {
       expect(readme).toContain(`| \`${flagName(key)}\` | \`${envName(key)}\` |`);

@@ -1,0 +1,94 @@
+/** `wsfleet deploy [--dry-run]`: from the fleet config to a running cluster, idempotently. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from '../../daemons/cli.ts';
+import { EXIT } from '../../daemons/shared/errors.ts';
+import { type Io, openFleet, processIo, reportFailures } from './command-io.ts';
+import { deployOptions } from './deploy-options.ts';
+import { deployPlan, type Facts } from './deploy-plan.ts';
+import type { FleetConfig } from './fleet-config.ts';
+import type { Gcloud } from './gcloud.ts';
+import { resolveImages } from './images.ts';
+import type { FleetNames } from './names.ts';
+import { applySteps, planText } from './steps.ts';
+import { waitForCluster } from './wait.ts';
+
+const USAGE = 'wsfleet deploy [--config wsfleet.yaml] [--dry-run] [flags]';
+const SUMMARY = [
+  'Create or update everything the fleet config describes, in order: APIs, network, service',
+  'accounts, bucket and its access, firewall rules, addresses, health checks, Redis, instance',
+  'templates, the renewer and app groups, and the load balancer. Each step first checks what',
+  'exists, so a second run creates nothing and a run after a failure continues. Then prints the',
+  'DNS records to set and waits until the VMs are healthy and the certificates are served.',
+].join('\n');
+
+/** The DNS records that point the certificates' names at the load balancer. */
+export function dnsRecords(config: FleetConfig, address: string): string[] {
+  return [...new Set(config.certificates.flat())].map((name) => `${name}. 300 IN A ${address}`);
+}
+
+async function staticAddress(config: FleetConfig, names: FleetNames, gcloud: Gcloud): Promise<string> {
+  const found = (await gcloud.describe([
+    'compute',
+    'addresses',
+    'describe',
+    names.appAddress,
+    `--region=${config.region}`,
+  ])) as { address?: unknown } | undefined;
+  return String(found?.address ?? '');
+}
+
+export async function deploy(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  io: Io = processIo,
+): Promise<number> {
+  const fleet = await openFleet(USAGE, SUMMARY, deployOptions, argv, env, io);
+  if (fleet === undefined) return EXIT.OK;
+  const { flags, config, names, gcloud, progress } = fleet;
+  const images = await resolveImages(config, flags);
+  const files = { dir: await mkdtemp(join(tmpdir(), 'wsfleet-deploy-')) };
+  const facts: Facts = { dryRun: flags.dryRun };
+  try {
+    const steps = deployPlan(config, images, facts, files);
+    if (flags.dryRun) {
+      io.out(
+        `# wsfleet deploy --dry-run: ${config.name} in ${config.project} (${config.region}); app image ${images.app}, renewer image ${images.renewer}\n`,
+      );
+      io.out(planText(steps, gcloud));
+      io.out(`# The user-data files named above are in ${files.dir}\n`);
+      return EXIT.OK;
+    }
+    return await reportFailures('deploy', io, async () => {
+      progress.step(
+        `deploying ${config.name} to ${config.project} (${config.region}): ${steps.length} steps`,
+      );
+      const summary = await applySteps(steps, gcloud, progress);
+      progress.step(
+        summary.changed === 0
+          ? `nothing to do: all ${summary.total} steps were up to date, nothing was created`
+          : `deployed: ${summary.changed} steps created or updated something, ${summary.unchanged} were up to date`,
+      );
+      const address = await staticAddress(config, names, gcloud);
+      io.out(`\nPoint the names at the load balancer (${address}) with these DNS A records:\n`);
+      for (const record of dnsRecords(config, address)) io.out(`  ${record}\n`);
+      io.out('\n');
+      if (!flags.noWait) {
+        await waitForCluster(config, names, gcloud, progress, {
+          timeoutMs: flags.waitTimeout * 1000,
+          pollMs: flags.pollSeconds * 1000,
+          address,
+          httpsPort: flags.httpsPort,
+        });
+        progress.step('the cluster is up: every app VM is healthy and every certificate is served');
+      }
+      return EXIT.OK;
+    });
+  } finally {
+    // A dry run keeps the user-data its commands name, for a look.
+    if (!flags.dryRun) await rm(files.dir, { recursive: true, force: true });
+  }
+}
+
+export const run: Command = (argv, env) => deploy(argv, env);

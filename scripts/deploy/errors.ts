@@ -1,0 +1,36 @@
+/**
+ * Errors of the deploy commands. A DeployError carries a stable code like the daemons'
+ * WsfleetError (described in daemons/shared/errors.ts); the command prints it and exits 1. A
+ * FleetConfigError is a ConfigError, so the CLI exits 78 with every problem listed.
+ */
+import { ConfigError, type ErrorCode, WsfleetError } from '../../daemons/shared/errors.ts';
+
+export type DeployErrorCode = Extract<
+  ErrorCode,
+  | 'WSFLEET_GCLOUD_UNAVAILABLE'
+  | 'WSFLEET_GCLOUD_DENIED'
+  | 'WSFLEET_GCLOUD_FAILED'
+  | 'WSFLEET_DEPLOY_MISSING'
+  | 'WSFLEET_DEPLOY_WAIT_TIMEOUT'
+  | 'WSFLEET_TEARDOWN_UNCONFIRMED'
+>;
+
+export class DeployError extends WsfleetError {
+  override readonly code: DeployErrorCode;
+
+  constructor(code: DeployErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'DeployError';
+    this.code = code;
+  }
+}
+
+/** The fleet config (or a check on it) refused: every problem at once, before any gcloud call. */
+export class FleetConfigError extends ConfigError {
+  override readonly code: ErrorCode = 'WSFLEET_FLEET_CONFIG_INVALID';
+
+  constructor(problems: readonly string[]) {
+    super(problems);
+    this.name = 'FleetConfigError';
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The fleet config: one file (`wsfleet.yaml`, or `.json`) that says what to deploy where. Parsed
+ * once with zod into a frozen object, defaults in the schema; every problem of the file and of
+ * the checks gcloud does not make (checks.ts) is reported at once, before anything is called.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { configProblems } from './checks.ts';
+import { FleetConfigError } from './errors.ts';
+
+const gceName = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(
+      /^[a-z](?:[-a-z0-9]*[a-z0-9])?$/,
+      'must be lower-case letters, digits and hyphens, starting with a letter',
+    );
+
+const hostname = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z][-a-z0-9]{0,61}[a-z0-9]$/,
+    'must be a DNS name in lower case',
+  );
+
+const ipv4 = z
+  .string()
+  .regex(/^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/, 'must be an IPv4 address');
+
+/** What `gcloud compute backend-services create --session-affinity` accepts (checks.ts narrows it). */
+export const GCLOUD_AFFINITIES = [
+  'NONE',
+  'CLIENT_IP',
+  'CLIENT_IP_PROTO',
+  'CLIENT_IP_PORT_PROTO',
+  'CLIENT_IP_NO_DESTINATION',
+  'GENERATED_COOKIE',
+  'HEADER_FIELD',
+  'HTTP_COOKIE',
+  'STRONG_COOKIE_AFFINITY',
+] as const;
+
+const rolloutSchema = z
+  .object({
+    maxSurge: z.number().int().min(0).optional(),
+    maxUnavailable: z.number().int().min(0).default(0),
+    replacement: z.enum(['substitute', 'recreate']).default('substitute'),
+  })
+  .strict()
+  .default({ maxUnavailable: 0, replacement: 'substitute' });
+
+export const fleetSchema = z
+  .object({
+    /** Prefix of every resource name; short enough for `<name>-renewer-<hash>` to fit 63. */
+    name: gceName(20).default('wsfleet'),
+    project: z
+      .string()
+      .regex(
+        /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/,
+        'must be a project id (6-30 lower-case letters, digits and hyphens)',
+      ),
+    region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'must be a region such as europe-west4'),
+    zones: z
+      .array(z.string().regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, 'must be a zone such as europe-west4-a'))
+      .min(1),
+    certificates: z.array(z.array(hostname).min(1)).min(1),
+    acme: z
+      .object({
+        email: z.email().optional(),
+        directory: z
+          .union([z.enum(['staging', 'production']), z.url({ protocol: /^https$/ })])
+          .default('staging'),
+      })
+      .strict()
+      .default({ directory: 'staging' }),
+    bucket: z
+      .string()
+      .regex(
+        /^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9]$/,
+        'must be a bucket name (3-63 lower-case letters, digits, -, _ and .)',
+      )
+      .refine(
+        (s) => !s.startsWith('goog') && !s.includes('google'),
+        'may not start with goog or hold google',
+      ),
+    network: z
+      .object({
+        /** The subnet of the fleet's own VPC network, in the region. */
+        range: z
+          .string()
+          .regex(/^\d+\.\d+\.\d+\.\d+\/(?:[89]|1\d|2[0-9])$/, 'must be a CIDR range from /8 to /29')
+          .default('10.20.0.0/24'),
+        /** The renewer's reserved internal address (default: the range's third address). */
+        renewerAddress: ipv4.optional(),
+      })
+      .strict()
+      .default({ range: '10.20.0.0/24' }),
+    app: z
+      .object({
+        machineType: z.string().min(1).default('e2-small'),
+        size: z.number().int().min(1).max(1000).default(3),
+        image: gceName(63).optional(),
+        allowedOrigins: z.array(z.string().min(1)).optional(),
+        /** An existing regional health check to use instead of creating one. */
+        healthCheck: z.string().min(1).optional(),
+        rollout: rolloutSchema,
+      })
+      .strict()
+      .default({
+        machineType: 'e2-small',
+        size: 3,
+        rollout: { maxUnavailable: 0, replacement: 'substitute' },
+      }),
+    renewer: z
+      .object({
+        machineType: z.string().min(1).default('e2-small'),
+        image: gceName(63).optional(),
+      })
+      .strict()
+      .default({ machineType: 'e2-small' }),
+    redis: z
+      .union([
+        z
+          .object({
+            create: z
+              .object({
+                tier: z.enum(['basic', 'standard']).default('basic'),
+                sizeGb: z.number().int().min(1).max(300).default(1),
+                version: z
+                  .string()
+                  .regex(/^redis_\d+_[x0-9]+$/)
+                  .default('redis_7_0'),
+              })
+              .strict(),
+          })
+          .strict(),
+        z.object({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL') }).strict(),
+      ])
+      .default({ create: { tier: 'basic', sizeGb: 1, version: 'redis_7_0' } }),
+    loadBalancer: z
+      .object({
+        sessionAffinity: z.enum(GCLOUD_AFFINITIES).default('CLIENT_IP'),
+        /** Seconds the load balancer keeps a leaving VM's connections: the app drains them meanwhile. */
+        drainingSeconds: z.number().int().min(0).max(3600).default(30),
+      })
+      .strict()
+      .default({ sessionAffinity: 'CLIENT_IP', drainingSeconds: 30 }),
+  })
+  .strict();
+
+export type FleetConfig = z.output<typeof fleetSchema>;
+
+function where(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? 'the file' : `\`${path.map(String).join('.')}\``;
+}
+
+/** The problems of an already-parsed document, schema first, then the cross checks. */
+export function validateFleet(document: unknown): { config?: FleetConfig; problems: string[] } {
+  const result = fleetSchema.safeParse(document);
+  if (!result.success) {
+    return { problems: result.error.issues.map((issue) => `${where(issue.path)}: ${issue.message}`) };
+  }
+  const problems = configProblems(result.data);
+  return problems.length > 0 ? { problems } : { config: result.data, problems };
+}
+
+/** Parses YAML or JSON text (JSON is YAML, but its errors read better from JSON.parse). */
+export function parseFleetText(text: string, file: string): unknown {
+  if (file.endsWith('.json')) return JSON.parse(text) as unknown;
+  return parseYaml(text, { prettyErrors: true, uniqueKeys: true }) as unknown;
+}
+
+/** Reads and checks the fleet config; throws FleetConfigError listing every problem. */
+export async function loadFleetConfig(file: string): Promise<FleetConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw new FleetConfigError([
+      code === 'ENOENT'
+        ? `${file}: no such file (write one with \`wsfleet init\`, or name it with --config)`
+        : `${file}: cannot be read (${String(code ?? err)})`,
+    ]);
+  }
+  let document: unknown;
+  try {
+    document = parseFleetText(text, file);
+  } catch (err) {
+    const why = err instanceof YAMLParseError || err instanceof SyntaxError ? err.message : String(err);
+    throw new FleetConfigError([`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${why}`]);
+  }
+  const { config, problems } = validateFleet(document ?? {});
+  if (config === undefined) throw new FleetConfigError(problems.map((p) => `${file}: ${p}`));
+  return Object.freeze(config);
+}

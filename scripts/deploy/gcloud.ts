@@ -1,0 +1,135 @@
+/**
+ * Running gcloud: one place that spawns it, always with the project, JSON output and no prompts,
+ * each call bounded in time. gcloud's stderr is read into a clear error with a stable code; a
+ * `describe` that finds nothing answers undefined instead of failing.
+ */
+import { execa } from 'execa';
+import { DeployError } from './errors.ts';
+
+export type Argv = readonly string[];
+
+export interface GcloudOptions {
+  /** The gcloud executable: a name looked up on PATH, or a path. */
+  readonly gcloud: string;
+  readonly project: string;
+  /** The environment gcloud sees (its CLOUDSDK_* settings, PATH, HOME). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Limit of one call; creating a Redis instance takes minutes, so it is generous. */
+  readonly timeoutMs?: number;
+}
+
+export interface Gcloud {
+  readonly project: string;
+  /** The whole command line that `run(args)` executes, executable first (what --dry-run prints). */
+  command(args: Argv): string[];
+  /** Runs gcloud and returns its JSON output (undefined when it printed none). */
+  run(args: Argv): Promise<unknown>;
+  /** Runs a `describe` (or a list): undefined when gcloud says the resource does not exist. */
+  describe(args: Argv): Promise<unknown>;
+}
+
+/** What gcloud's stderr says went wrong. */
+export interface GcloudProblem {
+  /** The `ERROR: (gcloud.…) …` lines, without the prefix. */
+  readonly message: string;
+  readonly notFound: boolean;
+  readonly denied: boolean;
+}
+
+const NOT_FOUND = /was not found|\bNOT_FOUND\b|not found: 404|HTTPError 404/;
+const DENIED =
+  /PERMISSION_DENIED|UNAUTHENTICATED|Required '[^']+' permission|permission denied|does not have \S+ access|HTTPError 40[13]|: 40[13]\.|active account selected|Reauthentication/i;
+
+/** Reads gcloud's stderr: its ERROR block (the lines from `ERROR:` on), or the last lines. */
+export function parseGcloudError(stderr: string): GcloudProblem {
+  const lines = stderr.split('\n').map((l) => l.trimEnd());
+  const start = lines.findIndex((l) => l.startsWith('ERROR:'));
+  const block = (start === -1 ? lines.slice(-5) : lines.slice(start)).filter((l) => l.trim() !== '');
+  const message = block
+    .join('\n')
+    .replace(/^ERROR: /, '')
+    .trim();
+  return { message, notFound: NOT_FOUND.test(message), denied: DENIED.test(message) };
+}
+
+/** A command line as a shell would take it back: each word quoted only when it needs to be. */
+export function shellQuote(words: readonly string[]): string {
+  return words
+    .map((w) => (/^[A-Za-z0-9_\-+=.,/:@%^]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`))
+    .join(' ');
+}
+
+/**
+ * gcloud's JSON output. A few commands print a line of text before it (`wait-until`: "Group is
+ * stable"): the JSON is then what follows; output that holds none is returned as text.
+ */
+export function jsonOutput(stdout: string): unknown {
+  const out = stdout.trim();
+  if (out === '') return undefined;
+  for (const start of [0, ...[...out.matchAll(/\n(?=[[{])/g)].map((m) => m.index + 1)]) {
+    try {
+      return JSON.parse(out.slice(start)) as unknown;
+    } catch {
+      // Not JSON from here: try the next line that opens a document.
+    }
+  }
+  return out;
+}
+
+export function createGcloud({ gcloud, project, env, timeoutMs = 30 * 60_000 }: GcloudOptions): Gcloud {
+  const command = (args: Argv): string[] => [
+    gcloud,
+    ...args,
+    `--project=${project}`,
+    '--format=json',
+    '--quiet',
+  ];
+
+  async function exec(args: Argv, describing: boolean): Promise<unknown> {
+    const [file, ...rest] = command(args);
+    const result = await execa(file as string, rest, {
+      env: { ...env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' },
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      timeout: timeoutMs,
+    });
+    const line = shellQuote(command(args));
+    if (result.failed && result.exitCode === undefined && !result.timedOut) {
+      const code = (result.cause as { code?: unknown } | undefined)?.code;
+      throw new DeployError(
+        'WSFLEET_GCLOUD_UNAVAILABLE',
+        code === 'ENOENT'
+          ? `\`${gcloud}\` was not found (PATH=${env.PATH ?? ''}): install the Google Cloud CLI or name it with --gcloud`
+          : `\`${gcloud}\` could not be started (${String(code ?? result.cause)})`,
+        { cause: result.cause },
+      );
+    }
+    if (result.timedOut) {
+      throw new DeployError(
+        'WSFLEET_GCLOUD_FAILED',
+        `gcloud did not finish within ${Math.round(timeoutMs / 1000)} s: ${line}`,
+      );
+    }
+    if (result.exitCode !== 0) {
+      const problem = parseGcloudError(result.stderr);
+      if (describing && problem.notFound) return undefined;
+      throw new DeployError(
+        problem.denied ? 'WSFLEET_GCLOUD_DENIED' : 'WSFLEET_GCLOUD_FAILED',
+        `${problem.message || `gcloud exited with ${result.exitCode}`}\n  command: ${line}${
+          problem.denied
+            ? '\n  (log in with `gcloud auth login`, and check the account has the roles this step needs)'
+            : ''
+        }`,
+      );
+    }
+    return jsonOutput(result.stdout);
+  }
+
+  return {
+    project,
+    command,
+    run: (args) => exec(args, false),
+    describe: (args) => exec(args, true),
+  };
+}

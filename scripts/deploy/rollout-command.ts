@@ -1,0 +1,129 @@
+/**
+ * `wsfleet rollout`: new images → new instance templates → a rolling update of each group. The
+ * app group replaces its VMs proactively within its surge and unavailable limits; a leaving VM is
+ * drained by the load balancer (connection draining) while its app closes WebSockets with 1012
+ * (service restart), so clients reconnect to the VMs that stay. The renewer is recreated in place.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from '../../daemons/cli.ts';
+import { EXIT } from '../../daemons/shared/errors.ts';
+import { type Rollout, rolloutOf } from './checks.ts';
+import { type Io, openFleet, processIo, reportFailures } from './command-io.ts';
+import { rolloutOptions } from './deploy-options.ts';
+import { type Facts, redisStep, templates } from './deploy-plan.ts';
+import { DeployError } from './errors.ts';
+import type { FleetConfig } from './fleet-config.ts';
+import type { Argv } from './gcloud.ts';
+import { resolveImages } from './images.ts';
+import {
+  currentTemplate,
+  type GroupRef,
+  groupCommand,
+  groupRefs,
+  RENEWER_ROLLOUT,
+  startUpdate,
+} from './plan-groups.ts';
+import { applySteps, type PlanItem, type Step } from './steps.ts';
+
+const USAGE = 'wsfleet rollout [--config wsfleet.yaml] [--app-image NAME] [--renewer-image NAME] [flags]';
+const SUMMARY = [
+  'Roll the groups to new images: create the instance templates that pin them, then start a',
+  'rolling update of the renewer and the app group, and wait until both are stable. Groups that',
+  'already run the images are left alone.',
+].join('\n');
+
+function missing(what: string): DeployError {
+  return new DeployError('WSFLEET_DEPLOY_MISSING', `${what} does not exist: run \`wsfleet deploy\` first`);
+}
+
+function updateStep(config: FleetConfig, group: GroupRef, template: string, rollout: Rollout): Step {
+  return {
+    title: `rolling update of ${group.name} to ${template}`,
+    describe: groupCommand(['describe'], group),
+    plan(found) {
+      if (found === undefined) throw missing(`group ${group.name}`);
+      return currentTemplate(found as Record<string, unknown>) === template
+        ? []
+        : [startUpdate(config, group, template, rollout)];
+    },
+  };
+}
+
+/** A step that only reads: what it names must exist already. */
+function mustExist(step: Step, what: string): Step {
+  return {
+    ...step,
+    plan(found) {
+      if (found === undefined) throw missing(what);
+      return [];
+    },
+  };
+}
+
+function waitStable(group: GroupRef, timeoutSeconds: number): Argv {
+  return groupCommand(['wait-until'], group, '--stable', `--timeout=${timeoutSeconds}`);
+}
+
+export async function rollout(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  io: Io = processIo,
+): Promise<number> {
+  const fleet = await openFleet(USAGE, SUMMARY, rolloutOptions, argv, env, io);
+  if (fleet === undefined) return EXIT.OK;
+  const { flags, config, names, gcloud, progress } = fleet;
+  const images = await resolveImages(config, flags);
+  const files = { dir: await mkdtemp(join(tmpdir(), 'wsfleet-rollout-')) };
+  try {
+    return await reportFailures('rollout', io, async () => {
+      const facts: Facts = { dryRun: false };
+      const t = templates(config, names, images, facts, files);
+      const groups = groupRefs(config, names);
+      const redis = redisStep(config, names, facts);
+      let appTemplate = '';
+      const steps: PlanItem[] = [
+        // The app's user-data names Redis: read its address (it is not created here).
+        ...(redis === undefined ? [] : [mustExist(redis, `Redis instance ${names.redis}`)]),
+        t.renewer.step,
+        updateStep(config, groups.renewer, t.renewer.name, RENEWER_ROLLOUT),
+        () => {
+          const template = t.app();
+          appTemplate = template.name;
+          return template.step;
+        },
+        () => updateStep(config, groups.app, appTemplate, rolloutOf(config)),
+      ];
+      progress.step(`rolling out app image ${images.app} and renewer image ${images.renewer}`);
+      const summary = await applySteps(steps, gcloud, progress);
+      if (summary.changed === 0) {
+        progress.step('nothing to roll out: both groups already run these images');
+        return EXIT.OK;
+      }
+      if (flags.noWait) {
+        progress.step('rolling updates started (not waiting: see `wsfleet status`)');
+        return EXIT.OK;
+      }
+      for (const group of [groups.renewer, groups.app]) {
+        progress.step(`waiting for ${group.name} to be stable (at most ${flags.waitTimeout} s)…`);
+        try {
+          await gcloud.run(waitStable(group, flags.waitTimeout));
+        } catch (err) {
+          if (!(err instanceof DeployError) || err.code !== 'WSFLEET_GCLOUD_FAILED') throw err;
+          throw new DeployError(
+            'WSFLEET_DEPLOY_WAIT_TIMEOUT',
+            `${group.name} is not stable after ${flags.waitTimeout} s (the update goes on; see \`wsfleet status\`): ${err.message}`,
+            { cause: err },
+          );
+        }
+      }
+      progress.step('rolled out: both groups are stable on the new templates');
+      return EXIT.OK;
+    });
+  } finally {
+    await rm(files.dir, { recursive: true, force: true });
+  }
+}
+
+export const run: Command = (argv, env) => rollout(argv, env);

@@ -1,0 +1,56 @@
+/**
+ * The VMs' user-data, from the fleet config: renderUserData (cloud-init/render.ts) with the
+ * values of each role, so every value goes through its daemon's own option checks. The app VMs
+ * forward ACME challenges to the renewer's reserved address and fan out over the fleet's Redis.
+ */
+import { type AppValues, type RenewerValues, renderUserData } from '../../cloud-init/render.ts';
+import { renewerAddressOf } from './checks.ts';
+import type { FleetConfig } from './fleet-config.ts';
+
+/** What is known only once the Redis instance exists (its address). */
+export interface RedisAddress {
+  readonly redisHost: string;
+  readonly redisPort: number;
+}
+
+export function redisUrlOf(config: FleetConfig, address: RedisAddress | undefined): string | undefined {
+  if ('url' in config.redis) return config.redis.url;
+  return address === undefined ? undefined : `redis://${address.redisHost}:${address.redisPort}`;
+}
+
+export function appValues(config: FleetConfig, redis: RedisAddress | undefined): AppValues {
+  const redisUrl = redisUrlOf(config, redis);
+  return {
+    certs: config.certificates,
+    store: `gs://${config.bucket}`,
+    renewer: `${renewerAddressOf(config)}:80`,
+    ...(redisUrl === undefined ? {} : { redisUrl }),
+    ...(config.app.allowedOrigins === undefined ? {} : { allowedOrigins: config.app.allowedOrigins }),
+    ...(config.acme.directory === 'staging' ? { staging: true } : {}),
+  };
+}
+
+export function renewerValues(config: FleetConfig): RenewerValues {
+  const { directory, email } = config.acme;
+  return {
+    certs: config.certificates,
+    store: `gs://${config.bucket}`,
+    ...(email === undefined ? {} : { email }),
+    ...(directory === 'staging'
+      ? { staging: true }
+      : directory === 'production'
+        ? {}
+        : { directoryUrl: directory }),
+  };
+}
+
+/** Both roles' #cloud-config. Throws ConfigError listing every problem of the values. */
+export function renderFleetUserData(
+  config: FleetConfig,
+  redis: RedisAddress | undefined,
+): { readonly app: string; readonly renewer: string } {
+  return {
+    app: renderUserData('app', appValues(config, redis)),
+    renewer: renderUserData('renewer', renewerValues(config)),
+  };
+}

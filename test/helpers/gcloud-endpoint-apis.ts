@@ -1,0 +1,202 @@
+/**
+ * The APIs besides Compute Engine in the stand-in: Cloud Storage JSON v1 (buckets, their IAM
+ * policy, and listing/deleting objects), IAM v1 service accounts, Cloud Resource Manager v1
+ * projects, Memorystore Redis v1 instances (long-running operations, done at once) and Service
+ * Usage v1 (enabled services).
+ */
+import type { RecordedRequest } from './gcloud-endpoint.ts';
+import {
+  ApiError,
+  type EndpointState,
+  existing,
+  isObject,
+  type Json,
+  listUnder,
+  nextId,
+} from './gcloud-endpoint-model.ts';
+
+function storage(state: EndpointState, request: RecordedRequest, body: Json): Json {
+  // /storage/v1/b[/BUCKET[/iam | /o[/OBJECT]]]
+  const parts = request.path.split('/').filter((p) => p !== '');
+  const bucket = parts[3];
+  const path = `/storage/v1/b/${bucket ?? ''}`;
+  if (bucket === undefined) {
+    if (request.method === 'GET')
+      return { kind: 'storage#buckets', items: listUnder(state, '/storage/v1/b') };
+    const name = String(body.name);
+    const created = `/storage/v1/b/${name}`;
+    if (state.resources.has(created))
+      throw new ApiError(
+        409,
+        'Your previous request to create the named bucket succeeded and you already own it.',
+      );
+    const resource: Json = {
+      kind: 'storage#bucket',
+      id: name,
+      selfLink: `${state.origin}${created}`,
+      projectNumber: '123456789012',
+      metageneration: '1',
+      timeCreated: new Date().toISOString(),
+      ...body,
+    };
+    state.resources.set(created, resource);
+    state.resources.set(`${created}/iam`, {
+      kind: 'storage#policy',
+      resourceId: `projects/_/buckets/${name}`,
+      version: 1,
+      etag: 'CAE=',
+      bindings: [
+        { role: 'roles/storage.legacyBucketOwner', members: ['projectOwner:proj', 'projectEditor:proj'] },
+        { role: 'roles/storage.legacyBucketReader', members: ['projectViewer:proj'] },
+      ],
+    });
+    return resource;
+  }
+  if (parts[4] === 'iam') {
+    const policy = existing(state, `${path}/iam`);
+    if (request.method === 'PUT') {
+      const next = {
+        ...policy,
+        bindings: body.bindings ?? [],
+        etag: Buffer.from(`etag-${nextId(state)}`).toString('base64'),
+      };
+      state.resources.set(`${path}/iam`, next);
+      return next;
+    }
+    return policy;
+  }
+  if (parts[4] === 'storageLayout') return { kind: 'storage#storageLayout', bucket, location: 'EU' };
+  if (parts[4] === 'managedFolders') return { kind: 'storage#managedFolders', items: [] };
+  if (parts[4] === 'o') {
+    if (request.method === 'GET') return { kind: 'storage#objects', items: [] };
+    return {};
+  }
+  const resource = existing(state, path);
+  if (request.method === 'DELETE') {
+    state.resources.delete(path);
+    state.resources.delete(`${path}/iam`);
+    return {};
+  }
+  if (request.method === 'PATCH') Object.assign(resource, body);
+  return resource;
+}
+
+function iam(state: EndpointState, request: RecordedRequest, body: Json): Json {
+  // /iam/v1/projects/P/serviceAccounts[/EMAIL]
+  const parts = request.path.split('/').filter((p) => p !== '');
+  const project = parts[3] ?? '';
+  const account = parts[5];
+  if (account === undefined) {
+    if (request.method === 'GET')
+      return { accounts: listUnder(state, `/iam/v1/projects/${project}/serviceAccounts`) };
+    const id = String(body.accountId);
+    const email = `${id}@${project}.iam.gserviceaccount.com`;
+    const path = `/iam/v1/projects/${project}/serviceAccounts/${email}`;
+    if (state.resources.has(path))
+      throw new ApiError(409, `Service account ${id} already exists within project projects/${project}.`);
+    const serviceAccount = isObject(body.serviceAccount) ? body.serviceAccount : {};
+    const resource: Json = {
+      name: `projects/${project}/serviceAccounts/${email}`,
+      projectId: project,
+      uniqueId: nextId(state),
+      email,
+      oauth2ClientId: nextId(state),
+      ...serviceAccount,
+    };
+    state.resources.set(path, resource);
+    return resource;
+  }
+  // gcloud names an account as projects/-/serviceAccounts/EMAIL too.
+  const email = decodeURIComponent(account);
+  const path = `/iam/v1/projects/${email.split('@')[1]?.split('.')[0] ?? project}/serviceAccounts/${email}`;
+  const resource = existing(state, path);
+  if (request.method === 'DELETE') {
+    state.resources.delete(path);
+    return {};
+  }
+  return resource;
+}
+
+function redis(state: EndpointState, request: RecordedRequest, body: Json): Json {
+  // /redis/v1/projects/P/locations/R/(instances[/NAME] | operations/NAME)
+  const parts = request.path.split('/').filter((p) => p !== '');
+  const location = `projects/${parts[3]}/locations/${parts[5]}`;
+  const kind = parts[6];
+  const name = parts[7];
+  const path = `/redis/v1/${location}/${kind}${name === undefined ? '' : `/${name}`}`;
+  if (kind === 'operations' && name !== undefined) return existing(state, path);
+  const done = (response: Json, verb: string): Json => {
+    const op: Json = {
+      name: `${location}/operations/operation-${nextId(state)}`,
+      metadata: { '@type': 'type.googleapis.com/google.cloud.redis.v1.OperationMetadata', verb },
+      done: true,
+      response,
+    };
+    state.resources.set(`/redis/v1/${op.name}`, op);
+    return op;
+  };
+  if (name === undefined) {
+    if (request.method === 'GET') return { instances: listUnder(state, path) };
+    const id = request.query.get('instanceId') ?? '';
+    const created = `${path}/${id}`;
+    if (state.resources.has(created))
+      throw new ApiError(409, `Resource '${location}/instances/${id}' already exists`);
+    const instance: Json = {
+      ...body,
+      name: `${location}/instances/${id}`,
+      host: '10.30.0.3',
+      port: 6379,
+      state: 'READY',
+      createTime: new Date().toISOString(),
+      '@type': 'type.googleapis.com/google.cloud.redis.v1.Instance',
+    };
+    state.resources.set(created, instance);
+    return done(instance, 'create');
+  }
+  const instance = existing(state, path);
+  if (request.method === 'DELETE') {
+    state.resources.delete(path);
+    return done({ '@type': 'type.googleapis.com/google.protobuf.Empty' }, 'delete');
+  }
+  return instance;
+}
+
+function serviceUsage(state: EndpointState, request: RecordedRequest, body: Json): Json {
+  // /serviceusage/v1/projects/P/services[:batchEnable | /NAME]
+  const parts = request.path.split('/').filter((p) => p !== '');
+  const project = parts[3] ?? '';
+  const enabled = (state.resources.get(`/serviceusage/v1/projects/${project}`)?.enabled ?? []) as string[];
+  if (request.method === 'POST' && request.path.endsWith(':batchEnable')) {
+    const ids = Array.isArray(body.serviceIds) ? body.serviceIds.map(String) : [];
+    state.resources.set(`/serviceusage/v1/projects/${project}`, {
+      enabled: [...new Set([...enabled, ...ids])],
+    });
+    return {
+      name: `operations/acf.${nextId(state)}`,
+      done: true,
+      response: { '@type': 'type.googleapis.com/google.api.serviceusage.v1.BatchEnableServicesResponse' },
+    };
+  }
+  return {
+    services: enabled.map((id) => ({
+      name: `projects/123456789012/services/${id}`,
+      config: { name: id },
+      state: 'ENABLED',
+      parent: 'projects/123456789012',
+    })),
+  };
+}
+
+/** Answers a request to any API but Compute Engine, or throws an ApiError. */
+export function handleApis(state: EndpointState, request: RecordedRequest): Json {
+  const body = isObject(request.body) ? request.body : {};
+  if (request.path.startsWith('/storage/v1/')) return storage(state, request, body);
+  if (request.path.startsWith('/iam/')) return iam(state, request, body);
+  if (request.path.startsWith('/redis/')) return redis(state, request, body);
+  if (request.path.startsWith('/serviceusage/')) return serviceUsage(state, request, body);
+  if (request.path.startsWith('/cloudresourcemanager/')) {
+    const project = request.path.split('/').filter((p) => p !== '')[3] ?? '';
+    return { projectNumber: '123456789012', projectId: project, lifecycleState: 'ACTIVE', name: project };
+  }
+  throw new ApiError(404, `No API at ${request.path}`);
+}

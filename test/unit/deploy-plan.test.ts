@@ -1,0 +1,267 @@
+/**
+ * The deploy's plan without a cloud: `--dry-run` prints the exact gcloud commands and calls
+ * nothing; templates are named by what they hold; the guard on commands; the teardown's plan
+ * with and without --delete-data; the images chosen from manifests.
+ */
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { commandProblems } from '../../scripts/deploy/checks.ts';
+import { deploy } from '../../scripts/deploy/deploy-command.ts';
+import { FleetConfigError } from '../../scripts/deploy/errors.ts';
+import { type FleetConfig, validateFleet } from '../../scripts/deploy/fleet-config.ts';
+import { resolveImages } from '../../scripts/deploy/images.ts';
+import { fleetNames } from '../../scripts/deploy/names.ts';
+import { templateOf } from '../../scripts/deploy/plan-templates.ts';
+import { teardownPlan } from '../../scripts/deploy/teardown-command.ts';
+import { fleetDocument } from '../helpers/gcloud-endpoint-fleet.ts';
+
+function configOf(overrides: Record<string, unknown> = {}): FleetConfig {
+  const { config, problems } = validateFleet(fleetDocument(overrides));
+  if (config === undefined) throw new Error(problems.join('\n'));
+  return config;
+}
+
+describe('deploy plan', () => {
+  let dir: string;
+  let marker: string;
+  let gcloud: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wsfleet-plan-'));
+    marker = join(dir, 'gcloud-ran');
+    gcloud = join(dir, 'gcloud');
+    await writeFile(gcloud, `#!/bin/sh\ntouch '${marker}'\nexit 1\n`, { mode: 0o755 });
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function dryRun(overrides: Record<string, unknown>): Promise<string> {
+    const file = join(dir, 'wsfleet.yaml');
+    await writeFile(file, stringify(fleetDocument(overrides)));
+    let out = '';
+    const io = {
+      out: (text: string) => {
+        out += text;
+      },
+      err: (text: string) => {
+        out += text;
+      },
+    };
+    const code = await deploy(
+      [
+        '--config',
+        file,
+        '--dry-run',
+        '--gcloud',
+        gcloud,
+        '--app-image',
+        'img-app-1',
+        '--renewer-image',
+        'img-renewer-1',
+      ],
+      {},
+      io,
+    );
+    expect(code).toBe(0);
+    await expect(access(marker), 'gcloud was not run').rejects.toThrow();
+    return out;
+  }
+
+  describe('wsfleet deploy --dry-run', () => {
+    it('prints the exact gcloud commands of every step and runs none', async () => {
+      const out = await dryRun({ redis: { url: 'redis://10.0.0.3:6379' } });
+      const commands = out.split('\n').filter((l) => l.startsWith(gcloud));
+      const tail = ' --project=proj-test --format=json --quiet';
+      expect(commands).toHaveLength(23);
+      expect(commands).toContain(
+        `${gcloud} compute firewall-rules create wsfleet-allow-health-checks --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:80 --source-ranges=35.191.0.0/16,130.211.0.0/22,209.85.152.0/22,209.85.204.0/22 --target-tags=wsfleet-app,wsfleet-renewer${tail}`,
+      );
+      expect(commands).toContain(
+        `${gcloud} storage buckets add-iam-policy-binding gs://proj-test-wsfleet-certs --member=serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com --role=roles/storage.objectViewer${tail}`,
+      );
+      expect(commands).toContain(
+        `${gcloud} compute backend-services create wsfleet-app --region=europe-west4 --load-balancing-scheme=EXTERNAL --protocol=TCP --health-checks=wsfleet-app-http --health-checks-region=europe-west4 --session-affinity=CLIENT_IP --connection-draining-timeout=30${tail}`,
+      );
+      expect(commands).toContain(
+        `${gcloud} compute forwarding-rules create wsfleet-app --region=europe-west4 --load-balancing-scheme=EXTERNAL --ip-protocol=TCP --ports=80,443 --address=projects/proj-test/regions/europe-west4/addresses/wsfleet-app --backend-service=projects/proj-test/regions/europe-west4/backendServices/wsfleet-app${tail}`,
+      );
+      // Each step says how it is found first.
+      expect(out).toContain(`#   ${gcloud} compute firewall-rules describe wsfleet-allow-web${tail}`);
+      const template = commands.find((c) => c.includes('instance-templates create wsfleet-app-')) ?? '';
+      expect(template).toMatch(
+        /--machine-type=e2-small --image=img-app-1 --image-project=proj-test --service-account=wsfleet-app@proj-test\.iam\.gserviceaccount\.com --scopes=cloud-platform --metadata-from-file=user-data=\S+\.user-data\.yaml /,
+      );
+      const userData = /user-data=(\S+\.user-data\.yaml)/.exec(template)?.[1] ?? '';
+      const text = await readFile(userData, 'utf8');
+      expect(text).toMatch(/^#cloud-config\n/);
+      expect(text).toContain('WSFLEET_REDIS_URL=\\"redis://10.0.0.3:6379\\"');
+      await rm(join(userData, '..'), { recursive: true, force: true });
+    });
+
+    it('shows where a value is known only once Redis exists', async () => {
+      const out = await dryRun({});
+      expect(out).toContain(
+        'redis instances create wsfleet-redis --region=europe-west4 --tier=basic --size=1 --redis-version=redis_7_0 --network=projects/proj-test/global/networks/wsfleet --connect-mode=direct-peering',
+      );
+      expect(out).toContain("'--metadata-from-file=user-data=<user-data <known once Redis exists>>'");
+      expect(out).toContain(
+        "'--template=projects/proj-test/global/instanceTemplates/wsfleet-app-<known once Redis exists>'",
+      );
+      const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
+      if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
+    });
+  });
+
+  describe('instance templates', () => {
+    it('are named by what they hold: a new image gives a new name', async () => {
+      const config = configOf();
+      const names = fleetNames(config);
+      const files = { dir: join(dir, 'templates') };
+      const of = (image: string, userData: string) =>
+        templateOf(config, names, { role: 'app', image, userData }, files).name;
+      expect(of('a', '#cloud-config\n')).toBe(of('a', '#cloud-config\n'));
+      expect(of('a', '#cloud-config\n')).not.toBe(of('b', '#cloud-config\n'));
+      expect(of('a', '#cloud-config\n')).not.toBe(of('a', '#cloud-config\n# other\n'));
+      expect(of('a', '#cloud-config\n')).toMatch(/^wsfleet-app-[0-9a-f]{10}$/);
+    });
+  });
+
+  describe('the guard on commands', () => {
+    it.each([
+      [['compute', 'backend-services', 'create', 'x', '--health-checks=hc'], 'names a health check bare'],
+      [
+        ['compute', 'instance-groups', 'managed', 'create', 'x', '--health-check=hc'],
+        'does not name its region',
+      ],
+      [
+        [
+          'compute',
+          'instance-groups',
+          'managed',
+          'rolling-action',
+          'start-update',
+          'x',
+          '--max-surge=3',
+          '--replacement-method=recreate',
+        ],
+        'recreate replacement with a surge of 3',
+      ],
+    ])('refuses %j', (argv, problem) => {
+      expect(commandProblems(argv)).toEqual([expect.stringContaining(problem)]);
+    });
+
+    it('lets regional references through', () => {
+      expect(
+        commandProblems([
+          'compute',
+          'backend-services',
+          'create',
+          'x',
+          '--health-checks=hc',
+          '--health-checks-region=europe-west4',
+          '--health-check=projects/p/regions/europe-west4/healthChecks/hc',
+          '--max-surge=0',
+          '--replacement-method=recreate',
+        ]),
+      ).toEqual([]);
+    });
+  });
+
+  describe('teardown plan', () => {
+    const present = { name: 'anything' };
+
+    function commandsOf(deleteData: boolean): string[] {
+      const config = configOf();
+      const policy = {
+        bindings: [
+          {
+            role: 'roles/storage.objectAdmin',
+            members: ['serviceAccount:wsfleet-renewer@proj-test.iam.gserviceaccount.com'],
+          },
+          {
+            role: 'roles/storage.objectViewer',
+            members: ['serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com'],
+          },
+        ],
+      };
+      return teardownPlan(config, fleetNames(config), deleteData).flatMap((step) => {
+        const found = step.describe.includes('get-iam-policy')
+          ? policy
+          : step.describe.includes('list')
+            ? [{ name: 'wsfleet-app-0123456789' }, { name: 'other-template' }]
+            : present;
+        return step.plan(found).map((args) => args.join(' '));
+      });
+    }
+
+    it('keeps the bucket and removes only the fleet bindings from it', () => {
+      const commands = commandsOf(false);
+      expect(commands.filter((c) => c.includes('gs://'))).toEqual([
+        'storage buckets remove-iam-policy-binding gs://proj-test-wsfleet-certs --member=serviceAccount:wsfleet-renewer@proj-test.iam.gserviceaccount.com --role=roles/storage.objectAdmin',
+        'storage buckets remove-iam-policy-binding gs://proj-test-wsfleet-certs --member=serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com --role=roles/storage.objectViewer',
+      ]);
+      expect(commands).toContain('compute instance-templates delete wsfleet-app-0123456789');
+      expect(commands).toContain('redis instances delete wsfleet-redis --region=europe-west4');
+      expect(commands[0]).toBe('compute forwarding-rules delete wsfleet-app --region=europe-west4');
+      expect(commands.at(-1)).toBe('compute networks delete wsfleet');
+    });
+
+    it('has nothing to do for what is gone, so it can run again', () => {
+      const config = configOf();
+      for (const deleteData of [false, true]) {
+        const steps = teardownPlan(config, fleetNames(config), deleteData);
+        expect(steps.flatMap((step) => step.plan(undefined))).toEqual([]);
+        // A bucket policy without the fleet's bindings, and no template left: nothing either.
+        const policySteps = steps.filter((step) => step.describe.includes('get-iam-policy'));
+        expect(policySteps.flatMap((step) => step.plan({ bindings: [] }))).toEqual([]);
+        const templates = steps.filter((step) => step.describe.includes('list'));
+        expect(templates.flatMap((step) => step.plan([]))).toEqual([]);
+      }
+    });
+
+    it('deletes the bucket and its objects with --delete-data', () => {
+      expect(commandsOf(true).filter((c) => c.includes('gs://'))).toEqual([
+        'storage rm --recursive gs://proj-test-wsfleet-certs',
+      ]);
+    });
+  });
+
+  describe('images', () => {
+    it('takes the newest build of the project for each role, unless one is named', async () => {
+      const imagesDir = join(dir, 'manifests');
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(imagesDir, { recursive: true });
+      const manifest = (role: string, image: string, project: string, builtAt: string) =>
+        writeFile(
+          join(imagesDir, `${image}.json`),
+          JSON.stringify({
+            format: 'wsfleet.image-manifest/1',
+            role,
+            target: 'gce',
+            image,
+            project,
+            builtAt,
+          }),
+        );
+      await manifest('app', 'app-old', 'proj-test', '2026-01-01T00:00:00Z');
+      await manifest('app', 'app-new', 'proj-test', '2026-03-01T00:00:00Z');
+      await manifest('app', 'app-other-project', 'other-project', '2026-04-01T00:00:00Z');
+      await manifest('renewer', 'renewer-1', 'proj-test', '2026-01-01T00:00:00Z');
+      await writeFile(join(imagesDir, 'notes.json'), '{"not": "a manifest"}');
+      const config = configOf();
+      expect(await resolveImages(config, { imagesDir })).toEqual({ app: 'app-new', renewer: 'renewer-1' });
+      expect(await resolveImages(config, { imagesDir, appImage: 'chosen' })).toEqual({
+        app: 'chosen',
+        renewer: 'renewer-1',
+      });
+      const none = resolveImages(config, { imagesDir: join(dir, 'empty') });
+      await expect(none).rejects.toThrow(FleetConfigError);
+      await expect(none).rejects.toThrow(/no app image: give --app-image[\s\S]*no renewer image/);
+    });
+  });
+});
