@@ -38,6 +38,8 @@ export const ERROR_CODES = {
     "packer build failed or overran --build-timeout; the message quotes packer's errors and names the full log.",
   WSFLEET_IMAGE_NO_ARTIFACT:
     'packer build finished without an artifact (for example, -only matched no build): nothing was built.',
+  WSFLEET_IMAGE_TOOLS:
+    'A local image cannot be built on this machine (not Linux, not root, or mmdebstrap missing): the message lists what is missing.',
   WSFLEET_FLEET_CONFIG_INVALID:
     'The fleet config file is missing, unreadable or invalid, or a check that gcloud does not make refused it (exit 78); every problem is listed and nothing was called.',
   WSFLEET_GCLOUD_UNAVAILABLE:

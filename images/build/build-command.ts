@@ -6,6 +6,7 @@ import { EXIT } from '../../daemons/shared/errors.ts';
 import { buildImage } from './build-image.ts';
 import { buildOptions, parseBuildArgs, varsRecord } from './config.ts';
 import { ImageError } from './errors.ts';
+import { buildLocalImage } from './local-build.ts';
 import { findCheckout, imagePaths } from './paths.ts';
 import { formatElapsed } from './progress.ts';
 
@@ -13,6 +14,8 @@ const SUMMARY = [
   'Build the VM image of a role with packer: app (nginx, the app daemon, cert-sync) or renewer.',
   'Every input is staged and hashed; the image is named wsfleet-<role>-<version>-<hash>, and a',
   'manifest (and the full packer log) is written to <output-dir>/<target>/.',
+  '--target local builds a root filesystem for systemd-nspawn with mmdebstrap and the same',
+  'provisioning, without packer; it is cached by its inputs, so an unchanged image is not rebuilt.',
 ].join('\n');
 
 export const run: Command = async (argv, env) => {
@@ -21,8 +24,7 @@ export const run: Command = async (argv, env) => {
     return EXIT.OK;
   }
   const { role, config } = parseBuildArgs(argv, env);
-  // Parsed above, so `local` never gets here.
-  const target = config.target === 'gce' ? 'gce' : 'dry-run';
+  const target = config.target;
   // Ctrl-C or SIGTERM: packer is stopped with SIGTERM and given time to delete its build VM. The
   // handlers stay until the build returns: without a listener, the signal would end this process
   // at once and leave packer unwatched.
@@ -36,6 +38,25 @@ export const run: Command = async (argv, env) => {
   process.on('SIGTERM', stop);
   try {
     const paths = imagePaths(findCheckout());
+    const write = (text: string) => process.stdout.write(text);
+    if (target === 'local') {
+      const local = await buildLocalImage(
+        {
+          role,
+          bundle: config.bundle ?? paths.bundle,
+          cacheDir: config.cacheDir ?? join(paths.output, 'cache'),
+          outputDir: config.outputDir ?? paths.output,
+          vars: varsRecord(config.var),
+          verbose: config.verbose,
+          timeoutMs: config.buildTimeout * 1000,
+        },
+        { paths, write, cancelSignal: controller.signal },
+      );
+      write(
+        `${local.cached ? 'Up to date' : 'Built'}: ${local.manifest.image} (${role}, local) at ${local.manifest.rootfs}\nManifest: ${local.manifestPath}\n`,
+      );
+      return EXIT.OK;
+    }
     const built = await buildImage(
       {
         role,
@@ -51,7 +72,7 @@ export const run: Command = async (argv, env) => {
         buildTimeoutMs: config.buildTimeout * 1000,
         verbose: config.verbose,
       },
-      { paths, write: (text) => process.stdout.write(text), env, cancelSignal: controller.signal },
+      { paths, write, env, cancelSignal: controller.signal },
     );
     const { manifest } = built;
     process.stdout.write(

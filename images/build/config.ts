@@ -35,7 +35,7 @@ export const buildOptions = {
   target: option({
     schema: z.enum(['gce', 'dry-run', 'local']).default('gce'),
     description:
-      'gce: a Google Compute Engine image; dry-run: check every input and print what gce would run, here, without a cloud; local: the rootfs build (not available yet)',
+      'gce: a Google Compute Engine image; dry-run: check every input and print what gce would run, here, without a cloud; local: a root filesystem for systemd-nspawn machines (the lab), built here as root',
     expected: 'gce, dry-run or local',
   }),
   project: option({
@@ -130,11 +130,6 @@ function crossProblems(argv: readonly string[], env: Readonly<Record<string, str
     config = parseConfig(loose, argv, env).config;
   } catch {
     return []; // `--target` or `--project` itself is wrong, or a flag is unknown: reported already.
-  }
-  if (config.target === 'local') {
-    return [
-      '`--target local` (the rootfs build for local VMs) is not available yet: use --target gce, or --target dry-run to check everything here without a cloud',
-    ];
   }
   if (config.target === 'gce' && config.project === undefined) {
     return [

@@ -13,6 +13,7 @@ export type ImageErrorCode = Extract<
   | 'WSFLEET_IMAGE_INVALID'
   | 'WSFLEET_IMAGE_BUILD_FAILED'
   | 'WSFLEET_IMAGE_NO_ARTIFACT'
+  | 'WSFLEET_IMAGE_TOOLS'
 >;
 
 export class ImageError extends WsfleetError {

@@ -4,7 +4,7 @@
  * (the real entry point) with a manifest and progress lines, and the ways a build can fail are
  * reported as failures: `-only` matching nothing, a provisioning error, packer missing.
  */
-import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -286,7 +286,7 @@ describe('wsfleet images (real packer)', () => {
 
   it('lists every configuration problem at once and exits 78', async () => {
     const result = await cli(
-      ['images', 'build', 'web', '--target', 'local', '--zone', 'x', '--var', 'staging_dir=/'],
+      ['images', 'build', 'web', '--target', 'gce', '--zone', 'x', '--var', 'staging_dir=/'],
       {},
       30_000,
     );
@@ -296,8 +296,39 @@ describe('wsfleet images (real packer)', () => {
       'Expected `--zone` (WSFLEET_ZONE) to be a zone such as us-central1-a, got "x"',
     );
     expect(result.stderr).toContain('staging_dir is set by the wrapper (the staged inputs)');
-    expect(result.stderr).toContain('`--target local` (the rootfs build for local VMs) is not available yet');
+    expect(result.stderr).toContain(
+      'Missing `--project` (WSFLEET_PROJECT): --target gce builds in a Google Cloud project',
+    );
   });
+});
+
+describe('wsfleet images build --target local', () => {
+  it('builds the renewer root filesystem once, then finds it up to date', async () => {
+    // A first build on a fresh machine runs mmdebstrap (about 40 s); later ones copy the cached base.
+    const first = await cli(['images', 'build', 'renewer', '--target', 'local'], {}, 600_000);
+    expect(first.exitCode, first.stdout + first.stderr).toBe(0);
+    const manifestPath = /Manifest: (\S+)/.exec(first.stdout)?.[1] ?? '';
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ImageManifest & { rootfs: string };
+    expect(manifest).toMatchObject({ role: 'renewer', target: 'local' });
+    expect(manifest.image).toMatch(/^wsfleet-renewer-\d+-\d+-\d+-[0-9a-f]{12}$/);
+    // Provisioned by install.sh: the pinned Node, the wrapper, the units, no unit enabled.
+    expect((await stat(join(manifest.rootfs, 'opt/wsfleet/node/bin/node'))).mode & 0o777).toBe(0o755);
+    expect(
+      await readFile(join(manifest.rootfs, 'etc/systemd/system/wsfleet-renewer.socket'), 'utf8'),
+    ).toContain('ListenStream=');
+    await expect(
+      stat(join(manifest.rootfs, 'etc/systemd/system/sockets.target.wants/wsfleet-renewer.socket')),
+    ).rejects.toThrow();
+    // Sealed by finalize.sh: no machine-id of its own, cloud-init reset.
+    const machineId = await readFile(join(manifest.rootfs, 'etc/machine-id'), 'utf8').catch(() => '');
+    expect(['', 'uninitialized']).toContain(machineId.trim());
+    expect(await readdir(join(manifest.rootfs, 'var/lib/cloud')).catch(() => [])).not.toContain('instance');
+
+    const again = await cli(['images', 'build', 'renewer', '--target', 'local'], {}, 120_000);
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toContain(`Up to date: ${manifest.image} (renewer, local) at ${manifest.rootfs}`);
+    expect(again.stdout).not.toContain('copying the base');
+  }, 660_000);
 });
 
 describe('provisioning scripts', () => {

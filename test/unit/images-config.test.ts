@@ -89,10 +89,9 @@ describe('wsfleet images build configuration', () => {
     expect(problems(argv).join('\n')).toContain(problem);
   });
 
-  it('refuses --target local, which is not available yet, saying what to use', () => {
-    expect(problems(['app', '--target', 'local'])).toEqual([
-      '`--target local` (the rootfs build for local VMs) is not available yet: use --target gce, or --target dry-run to check everything here without a cloud',
-    ]);
+  it('needs no project for a local build', () => {
+    expect(problems(['app', '--target', 'local'])).toEqual([]);
+    expect(parseBuildArgs(['app', '--target', 'local'], {}).config.target).toBe('local');
   });
 
   it('lists every flag with its variable and default in --help', () => {
