@@ -74,6 +74,35 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'Check the image templates: packer fmt -check and packer validate',
     load: async () => (await import('../images/build/validate-command.ts')).run,
   },
+  'lab up': {
+    summary:
+      'Bring up the whole cluster on this machine (nspawn VMs, load balancer, Pebble, Redis, GCS stand-in)',
+    load: async () => (await import('../scripts/lab/command.ts')).up,
+  },
+  'lab down': {
+    summary: 'Remove every machine, process, namespace and file of a lab',
+    load: async () => (await import('../scripts/lab/command.ts')).down,
+  },
+  'lab status': {
+    summary: "Show a lab's machines, units, served certificates and load balancer health",
+    load: async () => (await import('../scripts/lab/command.ts')).status,
+  },
+  'lab rollout': {
+    summary: 'Rolling update of the lab app VMs onto the current app image (drain, replace, one by one)',
+    load: async () => (await import('../scripts/lab/command.ts')).rollout,
+  },
+  'lab forward': {
+    summary: "Forward a port of this machine's 127.0.0.1 to the lab's load balancer",
+    load: async () => (await import('../scripts/lab/command.ts')).forward,
+  },
+  'lab gcs-double': {
+    summary: 'Serve the GCS JSON API stand-in of the lab (in memory)',
+    load: async () => (await import('../scripts/lab/gcs-double/command.ts')).run,
+  },
+  'lab forwarder': {
+    summary: 'Internal: the far end of a lab port forward (started by the lab, over IPC)',
+    load: async () => (await import('../scripts/lab/forwarder-command.ts')).run,
+  },
 };
 
 function usage(): string {

@@ -38,6 +38,15 @@ export const ERROR_CODES = {
     "packer build failed or overran --build-timeout; the message quotes packer's errors and names the full log.",
   WSFLEET_IMAGE_NO_ARTIFACT:
     'packer build finished without an artifact (for example, -only matched no build): nothing was built.',
+  WSFLEET_LAB_PREREQUISITES:
+    '`wsfleet lab` cannot run here (not Linux, not root, or a tool is missing): the message lists what is missing and the Debian packages that have it.',
+  WSFLEET_LAB_MACHINE:
+    "A lab VM (systemd-nspawn machine) did not start, did not finish booting, or a command inside it failed; the message holds cloud-init's and systemd's report.",
+  WSFLEET_LAB_SERVICE:
+    'A lab service (Redis, Pebble, pebble-challtestsrv, the GCS stand-in, haproxy) did not start; the message holds the end of its log.',
+  WSFLEET_LAB_TIMEOUT:
+    'The lab did not reach its goal (every app VM serving a certificate) within `--timeout`; the lab is left up for `wsfleet lab status`.',
+  WSFLEET_LAB_STATE: 'No lab of that name is up, or its state file cannot be read.',
   WSFLEET_IMAGE_TOOLS:
     'A local image cannot be built on this machine (not Linux, not root, or mmdebstrap missing): the message lists what is missing.',
   WSFLEET_FLEET_CONFIG_INVALID:

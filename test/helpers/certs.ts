@@ -15,7 +15,7 @@ import {
 } from '../../daemons/cert-sync/nginx.ts';
 import { certificateInfo } from '../../daemons/shared/certificate-info.ts';
 import type { CertificateVersion } from '../../daemons/shared/store/index.ts';
-import { openssl } from './pebble-tls.ts';
+import { openssl } from '../../scripts/lab/tls.ts';
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 const DAY = 86_400_000;

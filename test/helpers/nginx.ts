@@ -21,9 +21,9 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createNginx, type Nginx, type NginxCertificate } from '../../daemons/cert-sync/nginx.ts';
 import { createLogger } from '../../daemons/shared/logger.ts';
+import { openssl } from '../../scripts/lab/tls.ts';
 import type { LogLine } from './app.ts';
 import { freePort } from './net.ts';
-import { openssl } from './pebble-tls.ts';
 import { waitFor } from './wait.ts';
 
 /** The static nginx files of the app image. */

@@ -16,10 +16,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTestTls, type TestTls } from '../../scripts/lab/tls.ts';
 import { type AriProxy, startAriProxy } from './ari-proxy.ts';
 import { freePort } from './net.ts';
 import { spawnTracked, startChallTestSrv } from './pebble-challtestsrv.ts';
-import { createTestTls, type TestTls } from './pebble-tls.ts';
 import { waitFor } from './wait.ts';
 
 export interface PebbleOptions {

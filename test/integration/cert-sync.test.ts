@@ -13,9 +13,9 @@ import {
   createFileStore,
   createGcsStore,
 } from '../../daemons/shared/store/index.ts';
+import { type GcsDouble, startGcsDouble } from '../../scripts/lab/gcs-double/server.ts';
 import { type DaemonProcess, spawnCli } from '../helpers/app.ts';
 import { type Authority, type CertFactory, certificateVersion, createCertFactory } from '../helpers/certs.ts';
-import { type GcsDouble, startGcsDouble } from '../helpers/gcs-double.ts';
 import { freePort } from '../helpers/net.ts';
 import { type NginxInstance, type StubServer, startNginx, startStub } from '../helpers/nginx.ts';
 import { type NotifySocket, startNotifySocket } from '../helpers/notify-socket.ts';

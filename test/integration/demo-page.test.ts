@@ -2,9 +2,10 @@
  * The demo page in a real browser against two real app daemons sharing a real Redis: live
  * messages across nodes, resume after its node restarts, and the notice for missed messages.
  */
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonProcess, spawnApp } from '../helpers/app.ts';
+import { launchChromium } from '../helpers/chromium.ts';
 import { freePort } from '../helpers/net.ts';
 import { type RedisServer, startRedis } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -52,20 +53,7 @@ describe('demo page (GET /)', () => {
     // One after the other, so afterAll knows of every daemon that started even if the next fails.
     nodeA = await spawnApp(portA, nodeArgs(redisUrl, 'node-a'));
     nodeB = await spawnApp(await freePort(), nodeArgs(redisUrl, 'node-b'));
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      timeout: 20_000,
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

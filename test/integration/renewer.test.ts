@@ -18,7 +18,7 @@ import { parseConfig } from '../../daemons/shared/config.ts';
 import { createLogger } from '../../daemons/shared/logger.ts';
 import type { CertStore } from '../../daemons/shared/store/cert-store.ts';
 import { createCertStore, createFileStore, createGcsStore } from '../../daemons/shared/store/index.ts';
-import { type GcsDouble, startGcsDouble } from '../helpers/gcs-double.ts';
+import { type GcsDouble, startGcsDouble } from '../../scripts/lab/gcs-double/server.ts';
 import { freePort } from '../helpers/net.ts';
 import { type Pebble, startPebble, trustAgent } from '../helpers/pebble.ts';
 import { waitFor } from '../helpers/wait.ts';

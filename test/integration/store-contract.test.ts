@@ -13,7 +13,7 @@ import { createCertStore } from '../../daemons/shared/store/cert-store-impl.ts';
 import { createFileStore } from '../../daemons/shared/store/file-store.ts';
 import { createGcsStore } from '../../daemons/shared/store/gcs-store.ts';
 import type { ObjectStore } from '../../daemons/shared/store/object-store.ts';
-import { type GcsDouble, startGcsDouble } from '../helpers/gcs-double.ts';
+import { type GcsDouble, startGcsDouble } from '../../scripts/lab/gcs-double/server.ts';
 
 interface Backend {
   readonly name: string;

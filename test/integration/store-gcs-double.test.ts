@@ -1,11 +1,11 @@
 /**
- * The GCS double (test/helpers/gcs-double.ts) against the documented JSON API, with plain fetch:
+ * The GCS double (scripts/lab/gcs-double/server.ts) against the documented JSON API, with plain fetch:
  * the store's tests are only as good as the double is faithful.
  */
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type GcsDouble, startGcsDouble } from '../helpers/gcs-double.ts';
-import { crc32c } from '../helpers/gcs-double-model.ts';
+import { crc32c } from '../../scripts/lab/gcs-double/model.ts';
+import { type GcsDouble, startGcsDouble } from '../../scripts/lab/gcs-double/server.ts';
 
 const BUCKET = 'wsfleet-test';
 const UNIT = 256 * 1024;

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCertStore } from '../../daemons/shared/store/cert-store-impl.ts';
 import { createGcsStore, type GcsStoreOptions } from '../../daemons/shared/store/gcs-store.ts';
-import { type GcsDouble, startGcsDouble } from '../helpers/gcs-double.ts';
+import { type GcsDouble, startGcsDouble } from '../../scripts/lab/gcs-double/server.ts';
 
 describe('GCS store outages', () => {
   let double: GcsDouble;

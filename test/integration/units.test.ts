@@ -1,34 +1,39 @@
 /**
- * The units, the polkit rule and the user-data on a booted Debian 12: each role's VM is a
- * systemd-nspawn machine (no network but its own loopback) built from Debian's packages, given
- * the image's files the way the image build installs them, and booted with a NoCloud seed that
- * holds renderUserData()'s output. cloud-init writes the env files and starts the units; the test
- * then checks what systemd really did: daemons up under their sandbox, settings parsed back
- * exactly, cert-sync testing and reloading nginx through the polkit rule, the renewer serving on
- * the port the socket unit holds, and a clean stop.
+ * The units, the polkit rule and the user-data on a booted Debian 12: each role's local image,
+ * built by the images wrapper (`wsfleet images build <role> --target local`: mmdebstrap, then
+ * the same install.sh and finalize.sh as the GCE image), booted as a systemd-nspawn machine on a
+ * network namespace of its own with a NoCloud seed that holds renderUserData()'s output.
+ * cloud-init writes the env files and starts the units; the test then checks what systemd really
+ * did: daemons up under their sandbox, settings parsed back exactly, cert-sync testing and
+ * reloading nginx through the polkit rule, the renewer serving on the port the socket unit holds,
+ * and a clean stop.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { access, chmod, cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppValues, type RenewerValues, renderUserData } from '../../cloud-init/render.ts';
+import { buildLocalImage, type LocalManifest } from '../../images/build/local-build.ts';
+import { findCheckout, imagePaths } from '../../images/build/paths.ts';
+import type { Role } from '../../images/build/templates.ts';
+import { bootMachine, type Machine as LabMachine, waitBooted } from '../../scripts/lab/machine.ts';
+import {
+  createLabNetwork,
+  createMachineNetwork,
+  deleteMachineNetwork,
+  deleteNetns,
+} from '../../scripts/lab/net.ts';
+import { labPlan } from '../../scripts/lab/plan.ts';
 import { BUNDLE } from '../helpers/app.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const exec = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/**
- * What the image build installs besides wsfleet's files; procps has /bin/kill (cert-sync's
- * ExecReload).
- */
-const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'polkitd', 'nginx', 'cloud-init', 'procps'];
-const SUITE = 'bookworm';
 const BOOT_TIMEOUT_MS = 180_000;
+/** A first build of both images: two mmdebstrap runs of about 40 s each. */
+const BUILD_TIMEOUT_MS = 600_000;
 
 /** Runs a command; rejects with its output when it fails. */
 async function sh(file: string, args: readonly string[], timeoutMs = 120_000): Promise<string> {
@@ -40,174 +45,80 @@ async function sh(file: string, args: readonly string[], timeoutMs = 120_000): P
   }
 }
 
-/**
- * A Debian root file system with PACKAGES, built once per package list and kept in the temporary
- * folder (about 35 s to build, 320 MB).
- */
-async function baseRootfs(): Promise<string> {
-  const key = createHash('sha256')
-    .update(JSON.stringify([SUITE, PACKAGES]))
-    .digest('hex')
-    .slice(0, 16);
-  const dir = join(tmpdir(), 'wsfleet-machines', `rootfs-${key}`);
+/** The role's local image, as `wsfleet images build <role> --target local` makes it (cached). */
+async function localImage(role: Role): Promise<LocalManifest> {
+  const paths = imagePaths(findCheckout());
+  let output = '';
   try {
-    await access(join(dir, 'usr/lib/systemd/systemd'));
-    return dir;
-  } catch {
-    // not built yet
+    const built = await buildLocalImage(
+      { role, bundle: BUNDLE, cacheDir: join(paths.output, 'cache'), outputDir: paths.output },
+      { paths, write: (text) => (output += text) },
+    );
+    return built.manifest;
+  } catch (err) {
+    throw new Error(`the ${role} image did not build:\n${output}`, { cause: err });
   }
-  const building = `${dir}.${process.pid}.tmp`;
-  await mkdir(join(tmpdir(), 'wsfleet-machines'), { recursive: true });
-  await rm(building, { recursive: true, force: true });
-  await sh(
-    'mmdebstrap',
-    ['--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, building],
-    BOOT_TIMEOUT_MS,
-  );
-  await rename(building, dir).catch(async (err: unknown) => {
-    // Another worker finished first: use its copy.
-    await rm(building, { recursive: true, force: true });
-    await access(join(dir, 'usr/lib/systemd/systemd')).catch(() => {
-      throw err;
-    });
-  });
-  return dir;
 }
 
-/** Copies a file into the machine at `path`, with `mode`. */
-async function install(machine: string, from: string, path: string, mode = 0o644): Promise<void> {
-  await mkdir(join(machine, path, '..'), { recursive: true });
-  await cp(from, join(machine, path));
-  await chmod(join(machine, path), mode);
-}
-
-/** What the image build does with wsfleet's files (the Packer side follows the same list). */
-async function installImageFiles(machine: string): Promise<void> {
-  const systemd = join(ROOT, 'images/systemd');
-  for (const file of await readdir(systemd)) {
-    if (/\.(service|socket)$/.test(file))
-      await install(machine, join(systemd, file), `etc/systemd/system/${file}`);
-  }
-  await install(
-    machine,
-    join(systemd, 'nginx.service.d/wsfleet.conf'),
-    'etc/systemd/system/nginx.service.d/wsfleet.conf',
-  );
-  await install(machine, join(systemd, 'sysusers.d/wsfleet.conf'), 'etc/sysusers.d/wsfleet.conf');
-  await install(machine, join(systemd, 'tmpfiles.d/wsfleet.conf'), 'etc/tmpfiles.d/wsfleet.conf');
-  await install(
-    machine,
-    join(ROOT, 'images/polkit/50-wsfleet-cert-sync.rules'),
-    'etc/polkit-1/rules.d/50-wsfleet-cert-sync.rules',
-  );
-  await install(machine, join(ROOT, 'images/app/nginx/nginx.conf'), 'etc/nginx/nginx.conf');
-  await cp(join(ROOT, 'images/app/nginx/wsfleet'), join(machine, 'etc/nginx/wsfleet'), { recursive: true });
-  // The Node that runs these tests stands in for the image's pinned runtime.
-  await install(machine, process.execPath, 'opt/wsfleet/node/bin/node', 0o755);
-  await install(machine, BUNDLE, 'opt/wsfleet/wsfleet.js');
-  await sh('systemd-sysusers', [`--root=${machine}`]);
-  await sh('systemd-tmpfiles', [`--root=${machine}`, '--create', 'wsfleet.conf']);
-}
-
-interface Machine {
-  readonly dir: string;
-  /** Runs a command inside the machine (all its namespaces); resolves with stdout. */
-  run(args: readonly string[], timeoutMs?: number): Promise<string>;
-  /** Like run(), but resolves with the exit code and output instead of rejecting. */
-  attempt(args: readonly string[]): Promise<{ code: number; output: string }>;
+interface Machine extends LabMachine {
   /** GET http://127.0.0.1:<port><path> inside the machine's network; resolves with status and body. */
   get(port: number, path: string): Promise<{ status: number; body: string }>;
-  stop(): Promise<void>;
+  /** Powers off and removes the machine's folder. */
+  remove(): Promise<void>;
 }
 
-/** Copies the base root, installs the image files and the seed, and boots it. */
-async function bootMachine(name: string, userData: string): Promise<Machine> {
-  const base = await baseRootfs();
-  const dir = join(tmpdir(), 'wsfleet-machines', `${name}-${process.pid}`);
-  await rm(dir, { recursive: true, force: true });
-  await sh('cp', ['-a', base, dir]);
-  await installImageFiles(dir);
-  const seed = join(dir, 'var/lib/cloud/seed/nocloud');
-  await mkdir(seed, { recursive: true });
-  await writeFile(join(seed, 'meta-data'), `instance-id: ${name}-${process.pid}\nlocal-hostname: ${name}\n`);
-  await writeFile(join(seed, 'user-data'), userData);
-
-  const nspawn: ChildProcess = spawn(
-    'systemd-nspawn',
-    [
-      '--register=no',
-      '--keep-unit',
-      '--private-network',
-      '--console=pipe',
-      `--machine=${name}`,
-      '-D',
-      dir,
-      '-b',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let nspawnErrors = '';
-  nspawn.stderr?.on('data', (chunk: Buffer) => {
-    nspawnErrors = (nspawnErrors + String(chunk)).slice(-4000);
-  });
-  const exited = new Promise<void>((resolve) => nspawn.once('exit', () => resolve()));
-
-  // The machine's PID 1 is the child of nspawn that runs systemd (nspawn forks a short-lived
-  // helper first).
-  const leader = await waitFor(
-    async () => {
-      const out = await exec('ps', ['--ppid', String(nspawn.pid), '-o', 'pid=,comm=']).catch(() => ({
-        stdout: '',
-      }));
-      const line = out.stdout.split('\n').find((l) => /\ssystemd$/.test(l));
-      return line?.trim().split(/\s+/)[0];
-    },
-    30_000,
-    `the PID 1 of machine ${name} (nspawn said: ${nspawnErrors})`,
-  );
-  const enter = ['-t', leader, '-m', '-u', '-i', '-n', '-p', '-C', '--'];
-  const machine: Machine = {
+/**
+ * Boots `image` with `userData` as its NoCloud seed, on a network of its own (the lab's: a
+ * namespace with a bridge, the machine's eth0 linked to it), as a VM has one; resolves once
+ * cloud-init is done.
+ */
+async function bootVm(name: string, image: LocalManifest, userData: string): Promise<Machine> {
+  const dir = await mkdtemp(join(tmpdir(), `wsfleet-${name}-`));
+  const plan = labPlan(`u${process.pid}`, '10.215.0');
+  await createLabNetwork(plan);
+  const netns = await createMachineNetwork(plan, name, plan.appAddress(1));
+  const removeNetwork = async () => {
+    await deleteMachineNetwork(plan, name);
+    await deleteNetns(plan.netns);
+  };
+  const machine = await bootMachine({
+    name,
+    machineName: `${name}-${process.pid}`,
+    rootfs: image.rootfs,
+    userData,
+    instanceId: `${name}-${randomUUID()}`,
+    netns,
     dir,
-    run: (args, timeoutMs) => sh('nsenter', [...enter, ...args], timeoutMs),
-    async attempt(args) {
-      try {
-        const { stdout, stderr } = await exec('nsenter', [...enter, ...args], { timeout: 60_000 });
-        return { code: 0, output: stdout + stderr };
-      } catch (err) {
-        const e = err as { code?: unknown; stdout?: string; stderr?: string };
-        return {
-          code: typeof e.code === 'number' ? e.code : -1,
-          output: `${e.stdout ?? ''}${e.stderr ?? ''}`,
-        };
-      }
-    },
+  }).catch(async (err: unknown) => {
+    await removeNetwork();
+    throw err;
+  });
+  const vm: Machine = {
+    ...machine,
     async get(port, path) {
       const script = `fetch('http://127.0.0.1:${port}${path}').then(async r => console.log(JSON.stringify({status: r.status, body: await r.text()})))`;
-      const out = await sh('nsenter', [`--net=/proc/${leader}/ns/net`, '--', process.execPath, '-e', script]);
+      const out = await sh('nsenter', [
+        `--net=/proc/${machine.leader}/ns/net`,
+        '--',
+        process.execPath,
+        '-e',
+        script,
+      ]);
       return JSON.parse(out) as { status: number; body: string };
     },
-    async stop() {
-      nspawn.kill('SIGTERM');
-      const timer = setTimeout(() => nspawn.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
+    async remove() {
+      await machine.stop();
+      await removeNetwork();
       await rm(dir, { recursive: true, force: true });
     },
   };
   try {
-    // Boot is over once cloud-init's final stage (runcmd: systemctl enable --now) is done.
-    await machine.run(['cloud-init', 'status', '--wait'], BOOT_TIMEOUT_MS);
-    await machine.run(['systemctl', 'is-system-running', '--wait'], BOOT_TIMEOUT_MS).catch(() => undefined);
+    await waitBooted(machine, BOOT_TIMEOUT_MS);
   } catch (err) {
-    const report = await machine.attempt([
-      'sh',
-      '-c',
-      'cloud-init status --long; systemctl --failed --no-pager; journalctl -b -p warning -n 40 --no-pager',
-    ]);
-    await machine.stop();
-    throw new Error(`machine ${name} did not finish booting:\n${report.output}`, { cause: err });
+    await vm.remove();
+    throw err;
   }
-  return machine;
+  return vm;
 }
 
 /** `systemctl show` properties of a unit as a record. */
@@ -270,26 +181,36 @@ const RENEWER_VALUES: RenewerValues = {
 };
 
 describe('units on a booted machine', () => {
+  const images: Partial<Record<Role, LocalManifest>> = {};
   beforeAll(async () => {
     for (const tool of ['systemd-nspawn', 'mmdebstrap', 'nsenter']) {
       await sh('sh', ['-c', `command -v ${tool}`]).catch(() => {
         throw new Error(`${tool} is missing (Debian packages systemd-container, mmdebstrap, util-linux)`);
       });
     }
-  }, 10_000);
+    images.app = await localImage('app');
+    images.renewer = await localImage('renewer');
+  }, BUILD_TIMEOUT_MS);
 
   describe('an app VM booted from renderUserData("app", …)', () => {
     let vm: Machine;
     beforeAll(async () => {
-      vm = await bootMachine('wsfleet-app-vm', renderUserData('app', APP_VALUES));
+      vm = await bootVm('wsfleet-app-vm', images.app as LocalManifest, renderUserData('app', APP_VALUES));
     }, BOOT_TIMEOUT_MS * 2);
     afterAll(async () => {
-      await vm?.stop();
+      await vm?.remove();
     }, 60_000);
+
+    it('carries the pinned Node and the bundle, as install.sh put them', async () => {
+      const pin = images.app?.nodeVersion;
+      expect(await vm.run(['/opt/wsfleet/node/bin/node', '--version'])).toBe(`v${pin}`);
+      expect(await vm.run(['/usr/local/bin/wsfleet', '--help'])).toContain('cert-sync run');
+      expect(await vm.run(['stat', '-c', '%a %U', '/opt/wsfleet/wsfleet.js'])).toBe('644 root');
+    });
 
     it("has root's env files, 0600, exactly as rendered", async () => {
       for (const file of ['/etc/wsfleet/app.env', '/etc/wsfleet/cert-sync.env']) {
-        expect(await vm.run(['stat', '-c', '%a %U:%G', file])).toBe('600 root:root\n');
+        expect(await vm.run(['stat', '-c', '%a %U:%G', file])).toBe('600 root:root');
       }
     });
 
@@ -374,8 +295,6 @@ describe('units on a booted machine', () => {
         'wsfleet-cert-sync.service',
         'wsfleet-nginx-test.service',
         'wsfleet-nginx-reload.service',
-        'wsfleet-renewer.service',
-        'wsfleet-renewer.socket',
       ].map((u) => `/etc/systemd/system/${u}`);
       const { code, output } = await vm.attempt(['systemd-analyze', 'verify', '--man=no', ...units]);
       expect({ code, output }).toEqual({ code: 0, output: '' });
@@ -384,7 +303,6 @@ describe('units on a booted machine', () => {
     it.each([
       ['wsfleet-app.service', 1.5],
       ['wsfleet-cert-sync.service', 2.0],
-      ['wsfleet-renewer.service', 2.0],
       ['wsfleet-nginx-test.service', 2.0],
       ['wsfleet-nginx-reload.service', 2.0],
     ])('scores %s at most %s under the running systemd (systemd-analyze security)', async (unit, limit) => {
@@ -418,10 +336,14 @@ describe('units on a booted machine', () => {
   describe('a renewer VM booted from renderUserData("renewer", …)', () => {
     let vm: Machine;
     beforeAll(async () => {
-      vm = await bootMachine('wsfleet-renewer-vm', renderUserData('renewer', RENEWER_VALUES));
+      vm = await bootVm(
+        'wsfleet-renewer-vm',
+        images.renewer as LocalManifest,
+        renderUserData('renewer', RENEWER_VALUES),
+      );
     }, BOOT_TIMEOUT_MS * 2);
     afterAll(async () => {
-      await vm?.stop();
+      await vm?.remove();
     }, 60_000);
 
     it('runs the renewer on the socket unit that holds port 80, both enabled', async () => {
@@ -437,6 +359,23 @@ describe('units on a booted machine', () => {
       const status = await mainStatus(vm, 'wsfleet-renewer.service');
       expect(status.CapEff).toBe('0000000000000000');
       expect(status.Uid?.split(/\s+/)[0]).not.toBe('0');
+    });
+
+    it('carries no nginx: the renewer image is its own', async () => {
+      expect((await vm.attempt(['sh', '-c', 'command -v nginx'])).code).not.toBe(0);
+      expect((await vm.attempt(['test', '-e', '/etc/systemd/system/wsfleet-app.service'])).code).not.toBe(0);
+    });
+
+    it('passes systemd-analyze verify, and scores the renewer at most 2.0 (systemd-analyze security)', async () => {
+      const units = ['wsfleet-renewer.service', 'wsfleet-renewer.socket'].map(
+        (u) => `/etc/systemd/system/${u}`,
+      );
+      expect(await vm.attempt(['systemd-analyze', 'verify', '--man=no', ...units])).toEqual({
+        code: 0,
+        output: '',
+      });
+      const out = await vm.run(['systemd-analyze', 'security', '--threshold=20', 'wsfleet-renewer.service']);
+      expect(Number(/Overall exposure level for \S+: (\d+\.\d)/.exec(out)?.[1])).toBeLessThanOrEqual(2.0);
     });
 
     it('answers challenge requests on port 80, also across a restart of the daemon', async () => {

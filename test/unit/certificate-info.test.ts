@@ -14,7 +14,7 @@ import {
   readTbsFields,
   splitPemChain,
 } from '../../daemons/shared/certificate-info.ts';
-import { openssl } from '../helpers/pebble-tls.ts';
+import { openssl } from '../../scripts/lab/tls.ts';
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 

@@ -14,6 +14,7 @@ import {
   statusOptions,
   teardownOptions,
 } from '../../scripts/deploy/deploy-options.ts';
+import { upOptions } from '../../scripts/lab/config.ts';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -42,6 +43,7 @@ describe('README', () => {
     ['wsfleet renewer run', renewerOptions],
     ['wsfleet cert-sync run', certSyncOptions],
     ['wsfleet images build', buildOptions],
+    ['wsfleet lab up', upOptions],
     ['wsfleet init', initOptions],
     ['wsfleet deploy', deployOptions],
     ['wsfleet rollout', rolloutOptions],

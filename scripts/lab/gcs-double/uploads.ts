@@ -8,8 +8,8 @@
  * at initiation apply when the upload completes.
  */
 import { randomBytes } from 'node:crypto';
-import type { DoubleBuckets } from './gcs-double-buckets.ts';
-import { type DoubleObject, errors, GcsHttpError, type Preconditions } from './gcs-double-model.ts';
+import type { DoubleBuckets } from './buckets.ts';
+import { type DoubleObject, errors, GcsHttpError, type Preconditions } from './model.ts';
 
 export const CHUNK_UNIT = 256 * 1024;
 

@@ -3,15 +3,9 @@
  * insert/get/patch/delete/list, with GCS's response headers and bodies.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { DoubleBuckets, ListQuery } from './gcs-double-buckets.ts';
-import {
-  type DoubleObject,
-  errors,
-  GcsHttpError,
-  objectResource,
-  readPreconditions,
-} from './gcs-double-model.ts';
-import { parseMultipart, ResumableUploads } from './gcs-double-uploads.ts';
+import type { DoubleBuckets, ListQuery } from './buckets.ts';
+import { type DoubleObject, errors, GcsHttpError, objectResource, readPreconditions } from './model.ts';
+import { parseMultipart, ResumableUploads } from './uploads.ts';
 
 const MAX_BODY = 64 * 1024 * 1024;
 
@@ -77,15 +71,18 @@ function optionalNumber(query: URLSearchParams, name: string): number | undefine
   return Number(value);
 }
 
-/** The handler of every request that reached the API (after any injected fault). */
+/**
+ * The handler of every request that reached the API (after any injected fault). Links in the
+ * answers are rooted at `url.origin`, the origin the client called.
+ */
 export function createRoutes(
   buckets: DoubleBuckets,
-  origin: () => string,
 ): (req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) => void {
   const uploads = new ResumableUploads(buckets);
 
   function route(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) {
     const method = req.method ?? 'GET';
+    const origin = url.origin;
     const query = url.searchParams;
     const path = url.pathname;
     let m = /^\/storage\/v1\/b\/([^/]+)$/.exec(path);
@@ -96,7 +93,7 @@ export function createRoutes(
         kind: 'storage#bucket',
         id: name,
         name,
-        selfLink: `${origin()}/storage/v1/b/${encodeURIComponent(name)}`,
+        selfLink: `${origin}/storage/v1/b/${encodeURIComponent(name)}`,
         projectNumber: '0',
         metageneration: '1',
         location: 'US',
@@ -122,7 +119,7 @@ export function createRoutes(
         kind: 'storage#objects',
         ...(page.nextPageToken === undefined ? {} : { nextPageToken: page.nextPageToken }),
         ...(page.prefixes.length === 0 ? {} : { prefixes: page.prefixes }),
-        ...(page.items.length === 0 ? {} : { items: page.items.map((o) => objectResource(o, origin())) }),
+        ...(page.items.length === 0 ? {} : { items: page.items.map((o) => objectResource(o, origin)) }),
       });
     }
     m = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
@@ -131,7 +128,7 @@ export function createRoutes(
       const uploadId = query.get('upload_id');
       if (uploadId !== null && (method === 'PUT' || method === 'POST')) {
         const result = uploads.put(uploadId, req.headers['content-range'], body);
-        if (result.status === 200) return sendJson(res, 200, objectResource(result.object, origin()));
+        if (result.status === 200) return sendJson(res, 200, objectResource(result.object, origin));
         const range = result.persisted > 0 ? { range: `bytes=0-${result.persisted - 1}` } : {};
         res.writeHead(308, { 'content-length': 0, ...range });
         return void res.end();
@@ -140,7 +137,7 @@ export function createRoutes(
         uploads.cancel(uploadId);
         return void res.writeHead(499, { 'content-length': 0 }).end();
       }
-      if (method === 'POST') return insert(req, res, bucket, query, body);
+      if (method === 'POST') return insert(req, res, origin, bucket, query, body);
     }
     m = /^\/(download\/)?storage\/v1\/b\/([^/]+)\/o\/(.+)$/.exec(path);
     if (m?.[2] !== undefined && m[3] !== undefined) {
@@ -150,18 +147,14 @@ export function createRoutes(
       if (method === 'GET') {
         const object = buckets.get(bucket, name, query.get('generation'), pre);
         if (m[1] !== undefined || query.get('alt') === 'media') return sendMedia(res, object);
-        return sendJson(res, 200, objectResource(object, origin()));
+        return sendJson(res, 200, objectResource(object, origin));
       }
       if (method === 'DELETE') {
         buckets.delete(bucket, name, query.get('generation'), pre);
         return void res.writeHead(204).end();
       }
       if (method === 'PATCH')
-        return sendJson(
-          res,
-          200,
-          objectResource(buckets.patch(bucket, name, parseJson(body), pre), origin()),
-        );
+        return sendJson(res, 200, objectResource(buckets.patch(bucket, name, parseJson(body), pre), origin));
     }
     throw new GcsHttpError(404, 'notFound', 'Not Found');
   }
@@ -169,6 +162,7 @@ export function createRoutes(
   function insert(
     req: IncomingMessage,
     res: ServerResponse,
+    origin: string,
     bucket: string,
     query: URLSearchParams,
     body: Buffer,
@@ -182,7 +176,7 @@ export function createRoutes(
         { data: body, contentType: req.headers['content-type'] },
         pre,
       );
-      return sendJson(res, 200, objectResource(object, origin()));
+      return sendJson(res, 200, objectResource(object, origin));
     }
     if (type === 'multipart') {
       const [meta, media] = parseMultipart(body, req.headers['content-type']);
@@ -201,7 +195,7 @@ export function createRoutes(
         },
         pre,
       );
-      return sendJson(res, 200, objectResource(object, origin()));
+      return sendJson(res, 200, objectResource(object, origin));
     }
     if (type === 'resumable') {
       const name = query.get('name') ?? undefined;
@@ -213,7 +207,7 @@ export function createRoutes(
         typeof header === 'string' ? header : undefined,
         pre,
       );
-      const started = new URL(`${origin()}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o`);
+      const started = new URL(`${origin}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o`);
       started.searchParams.set('uploadType', 'resumable');
       if (name !== undefined) started.searchParams.set('name', name);
       started.searchParams.set('upload_id', id);

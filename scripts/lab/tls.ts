@@ -1,10 +1,13 @@
 /**
- * A throwaway TLS authority for test servers (Pebble's own HTTPS API, the ARI proxy): a CA and a
- * leaf for 127.0.0.1 and localhost, made with the `openssl` CLI because node:crypto cannot build
- * X.509 certificates. Clients trust `caPem`; the servers present `certPem`/`keyPem`.
+ * A throwaway TLS authority for the lab's and the tests' own HTTPS servers (Pebble's API, the ARI
+ * proxy): a CA and one leaf for the addresses and names asked for (127.0.0.1 and localhost by
+ * default; the lab's bridge address for its Pebble), made with the `openssl` CLI because
+ * node:crypto cannot build X.509 certificates. Clients trust `caPem`; the server presents
+ * `certPem`/`keyPem`. Both are valid for 7 days.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +17,7 @@ const run = promisify(execFile);
 export interface TestTls {
   /** The CA certificate: what clients trust. */
   readonly caPem: string;
-  /** Leaf for IP:127.0.0.1 and DNS:localhost, signed by the CA. */
+  /** Leaf for the addresses and names asked for, signed by the CA. */
   readonly certPem: string;
   readonly keyPem: string;
 }
@@ -25,7 +28,26 @@ export async function openssl(args: readonly string[], cwd: string): Promise<str
   return stdout;
 }
 
-export async function createTestTls(): Promise<TestTls> {
+export interface TestTlsOptions {
+  /** IP addresses the leaf is valid for (default 127.0.0.1). */
+  readonly ips?: readonly string[];
+  /** DNS names the leaf is valid for (default localhost). */
+  readonly names?: readonly string[];
+}
+
+const DNS_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
+
+export async function createTestTls({
+  ips = ['127.0.0.1'],
+  names = ['localhost'],
+}: TestTlsOptions = {}): Promise<TestTls> {
+  // They go into an openssl extension file: anything but an address or a name would change it.
+  const bad = [...ips.filter((ip) => isIP(ip) === 0), ...names.filter((n) => !DNS_NAME.test(n))];
+  if (bad.length > 0) throw new TypeError(`not an IP address or DNS name: ${bad.join(', ')}`);
+  if (ips.length + names.length === 0)
+    throw new TypeError('a certificate needs at least one address or name');
+  const altNames = [...ips.map((ip) => `IP:${ip}`), ...names.map((n) => `DNS:${n}`)].join(',');
+  const subject = ips[0] ?? names[0] ?? '';
   const dir = await mkdtemp(join(tmpdir(), 'wsfleet-tls-'));
   try {
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
@@ -49,14 +71,14 @@ export async function createTestTls(): Promise<TestTls> {
       ],
       dir,
     );
-    await openssl(['req', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=127.0.0.1'], dir);
+    await openssl(['req', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${subject}`], dir);
     await writeFile(
       join(dir, 'leaf.ext'),
       [
         'basicConstraints=critical,CA:FALSE',
         'keyUsage=critical,digitalSignature',
         'extendedKeyUsage=serverAuth',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        `subjectAltName=${altNames}`,
         '',
       ].join('\n'),
     );

@@ -1,7 +1,10 @@
 /**
- * A test double of the Google Cloud Storage JSON API v1 on 127.0.0.1, faithful enough for the real
- * @google-cloud/storage client pointed at it with `apiEndpoint` (a custom endpoint: the client
- * sends no credentials). It serves bucket get; objects insert (`uploadType=media`, `multipart`,
+ * A stand-in for the Google Cloud Storage JSON API v1, in memory: the tests' double and the lab's
+ * bucket (`wsfleet lab gcs-double`). It is faithful enough for the real @google-cloud/storage
+ * client pointed at it with `apiEndpoint`; over plain http:// the client sends no credentials
+ * (daemons/shared/store/gcs-store.ts `endpointNeedsAuth`), so it may listen on a lab network as
+ * well as on loopback. Links it answers (resumable upload sessions, selfLink) are rooted at the
+ * Host the client called. It serves bucket get; objects insert (`uploadType=media`, `multipart`,
  * `resumable`), get (metadata and `alt=media`), patch, delete and list; generations,
  * metagenerations and the if*Match preconditions; GCS's JSON error bodies. Not served: ACLs,
  * versioning (older generations), compose/copy/rewrite, range reads, gzip transcoding, XML API.
@@ -10,14 +13,14 @@
  * lose their answer after being carried out, or stops listening altogether until
  * `fail({ kind: 'none' })`.
  */
-import { createServer, type IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import { type AddressInfo, isIPv6 } from 'node:net';
 import { Storage, type StorageOptions } from '@google-cloud/storage';
-import { DoubleBuckets } from './gcs-double-buckets.ts';
-import { type DoubleObject, errors, GcsHttpError } from './gcs-double-model.ts';
-import { createRoutes, readAll, sendError } from './gcs-double-routes.ts';
+import { DoubleBuckets } from './buckets.ts';
+import { type DoubleObject, errors, GcsHttpError } from './model.ts';
+import { createRoutes, readAll, sendError } from './routes.ts';
 
-export type { DoubleObject } from './gcs-double-model.ts';
+export type { DoubleObject } from './model.ts';
 
 export type GcsFault =
   /** The next `count` requests answer `status` with a GCS error body. */
@@ -41,14 +44,28 @@ export interface RecordedRequest {
   readonly query: URLSearchParams;
 }
 
+export interface GcsDoubleOptions {
+  /** Address to listen on (default 127.0.0.1). */
+  readonly host?: string;
+  /** Port to listen on (default 0: one the kernel picks). */
+  readonly port?: number;
+  /** The buckets it serves, all empty at first (default `wsfleet-test`). */
+  readonly buckets?: readonly string[];
+  /** Whether `requests` keeps every request (default true; a long-running lab turns it off). */
+  readonly recordRequests?: boolean;
+}
+
 export interface GcsDouble {
-  /** The JSON API root, `http://127.0.0.1:PORT/storage/v1`. */
+  /** The address and port it listens on. */
+  readonly host: string;
+  readonly port: number;
+  /** The JSON API root, `http://HOST:PORT/storage/v1`. */
   readonly url: string;
-  /** What the client takes as `apiEndpoint`: `http://127.0.0.1:PORT`. */
+  /** What the client takes as `apiEndpoint`: `http://HOST:PORT`. */
   readonly apiEndpoint: string;
   /** Every live object, by `bucket/name`. */
   readonly objects: ReadonlyMap<string, DoubleObject>;
-  /** Every request received, in order. */
+  /** Every request received, in order (none with `recordRequests: false`). */
   readonly requests: readonly RecordedRequest[];
   /** A client for the double, retrying fast; `options` override its settings. */
   storage(options?: StorageOptions): Storage;
@@ -65,18 +82,41 @@ const REASONS: Record<number, string> = {
   503: 'backendError',
   504: 'gatewayTimeout',
 };
-export async function startGcsDouble(options: { buckets?: readonly string[] } = {}): Promise<GcsDouble> {
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** The origin of a request: the Host it called, or the listening address without a usable one. */
+function requestOrigin(req: IncomingMessage, fallback: string): string {
+  if (req.headers.host === undefined) return fallback;
+  try {
+    return new URL(`http://${req.headers.host}`).origin;
+  } catch {
+    return fallback;
+  }
+}
+
+export async function startGcsDouble(options: GcsDoubleOptions = {}): Promise<GcsDouble> {
+  const host = options.host ?? '127.0.0.1';
   const buckets = new DoubleBuckets(options.buckets ?? ['wsfleet-test']);
-  const route = createRoutes(buckets, () => origin);
+  const route = createRoutes(buckets);
+  const record = options.recordRequests ?? true;
   const requests: RecordedRequest[] = [];
   const hung = new Set<ServerResponse>();
   let fault: { kind: GcsFault['kind']; status?: number; remaining?: number } & Only = { kind: 'none' };
   let origin = '';
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', origin);
+    const url = new URL(req.url ?? '/', requestOrigin(req, origin));
     const request = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams };
-    requests.push(request);
+    if (record) requests.push(request);
     if (!(fault.when?.(request) ?? true)) return serve(req, res, url);
     if (fault.kind === 'status' && (fault.remaining ?? 0) > 0) {
       fault.remaining = (fault.remaining ?? 0) - 1;
@@ -121,15 +161,10 @@ export async function startGcsDouble(options: { buckets?: readonly string[] } = 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => res.destroy(err instanceof Error ? err : undefined));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, options.port ?? 0, host);
+  // The port the kernel picked stays the double's: `fail({ kind: 'down' })` listens there again.
   const { port } = server.address() as AddressInfo;
-  origin = `http://127.0.0.1:${port}`;
+  origin = `http://${isIPv6(host) ? `[${host}]` : host}:${port}`;
 
   function releaseHung(): void {
     for (const res of hung) res.destroy();
@@ -144,6 +179,8 @@ export async function startGcsDouble(options: { buckets?: readonly string[] } = 
   }
 
   return {
+    host,
+    port,
     url: `${origin}/storage/v1`,
     apiEndpoint: origin,
     objects: buckets.objects,
@@ -163,14 +200,7 @@ export async function startGcsDouble(options: { buckets?: readonly string[] } = 
         await close();
         return;
       }
-      if (!server.listening)
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(port, '127.0.0.1', () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
+      if (!server.listening) await listen(server, port, host);
       const when = next.kind === 'none' ? undefined : next.when;
       fault =
         next.kind === 'status'

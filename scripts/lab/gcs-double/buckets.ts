@@ -13,7 +13,7 @@ import {
   errors,
   md5,
   type Preconditions,
-} from './gcs-double-model.ts';
+} from './model.ts';
 
 export interface NewObject {
   readonly data: Buffer;

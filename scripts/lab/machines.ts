@@ -1,0 +1,92 @@
+/** The lab's VMs: each booted from its role's image with the user-data the deploy renders. */
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { renderUserData } from '../../cloud-init/render.ts';
+import { LabError } from './errors.ts';
+import { bootMachine, type Machine, waitBooted } from './machine.ts';
+import { createMachineNetwork, deleteMachineNetwork } from './net.ts';
+import type { LabPlan } from './plan.ts';
+import type { LabState, MachineState } from './state.ts';
+
+export interface BootedVm {
+  readonly state: MachineState;
+  readonly machine: Machine;
+  /** Resolves once cloud-init has run and systemd is up. */
+  ready(timeoutMs: number): Promise<void>;
+}
+
+async function bootVm(
+  plan: LabPlan,
+  dir: string,
+  state: LabState,
+  role: 'app' | 'renewer',
+  name: string,
+  address: string,
+  log: (text: string) => void,
+  serverId?: number,
+): Promise<BootedVm> {
+  const image = state.images[role];
+  const values = state.values;
+  if (image === undefined || values === undefined)
+    throw new LabError('WSFLEET_LAB_STATE', `lab ${plan.lab} has no ${role} image or values yet`);
+  const userData =
+    role === 'app' ? renderUserData('app', values.app) : renderUserData('renewer', values.renewer);
+  const netns = await createMachineNetwork(plan, name, address);
+  const machineDir = join(dir, 'machines', name);
+  await rm(machineDir, { recursive: true, force: true });
+  const instanceId = `${name}-${randomUUID()}`;
+  const machine = await bootMachine({
+    name,
+    machineName: plan.machineName(name),
+    rootfs: image.rootfs,
+    userData,
+    instanceId,
+    netns,
+    dir: machineDir,
+  });
+  log(`${name} (${role}, ${address}) is booting: ${image.image}`);
+  return {
+    state: {
+      name,
+      role,
+      machineName: plan.machineName(name),
+      netns,
+      address,
+      pid: machine.pid,
+      image: image.image,
+      instanceId,
+      ...(serverId === undefined ? {} : { serverId }),
+    },
+    machine,
+    async ready(timeoutMs) {
+      await waitBooted(machine, timeoutMs);
+      log(`${name} booted`);
+    },
+  };
+}
+
+export function bootRenewerVm(
+  plan: LabPlan,
+  dir: string,
+  state: LabState,
+  log: (text: string) => void,
+): Promise<BootedVm> {
+  return bootVm(plan, dir, state, 'renewer', 'renewer', plan.renewerAddress, log);
+}
+
+export function bootAppVm(
+  plan: LabPlan,
+  dir: string,
+  state: LabState,
+  index: number,
+  log: (text: string) => void,
+): Promise<BootedVm> {
+  return bootVm(plan, dir, state, 'app', `app-${index}`, plan.appAddress(index), log, index);
+}
+
+/** Powers a VM off and removes its network. */
+export async function removeVm(plan: LabPlan, vm: MachineState, machine: Machine | undefined): Promise<void> {
+  await machine?.stop();
+  await deleteMachineNetwork(plan, vm.name);
+}

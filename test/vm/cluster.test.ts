@@ -1,0 +1,362 @@
+/**
+ * The cluster end to end on the lab (`wsfleet lab up`, brought up by global-setup.ts): VMs
+ * booted from the local images with the deploy's user-data, the renewer getting the first
+ * certificate through the load balancer, WebSockets over TLS through the load balancer, and the
+ * failures a real cluster meets. The scenarios run in this order and share the lab; each waits
+ * with a bound and cleans up what it opened.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Browser } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { labRollout } from '../../scripts/lab/rollout.ts';
+import { BUNDLE } from '../helpers/app.ts';
+import { launchChromium } from '../helpers/chromium.ts';
+import { waitFor } from '../helpers/wait.ts';
+import {
+  appNames,
+  certStore,
+  closeForwards,
+  type Follower,
+  follow,
+  forward,
+  LAB,
+  lbStates,
+  machine,
+  POLL_INTERVAL_S,
+  publishSteadily,
+  restartService,
+  STATE_DIR,
+  servedSerials,
+  state,
+  wss,
+} from './lab.ts';
+
+const exec = promisify(execFile);
+/** A new certificate reaches every VM within one poll interval of being stored; the rest is margin for the install. */
+const ROTATION_BOUND_MS = POLL_INTERVAL_S * 1000 + 15_000;
+
+/** Client addresses (0–30) by the app VM the load balancer sends them to. */
+async function clientsByNode(): Promise<Map<string, number[]>> {
+  const byNode = new Map<string, number[]>();
+  for (let client = 0; client < 16; client++) {
+    const c = await wss(client);
+    byNode.set(c.node, [...(byNode.get(c.node) ?? []), client]);
+    await c.close();
+  }
+  return byNode;
+}
+
+/** One client address on each of two different app VMs. */
+async function twoNodes(): Promise<[number, number]> {
+  const byNode = [...(await clientsByNode()).values()];
+  const a = byNode[0]?.[0];
+  const b = byNode[1]?.[0];
+  if (a === undefined || b === undefined) throw new Error('the load balancer sends every client to one VM');
+  return [a, b];
+}
+
+async function renewNow(): Promise<string> {
+  const renewer = await machine('renewer');
+  return renewer.run(
+    ['/usr/local/bin/wsfleet', 'renewer', 'renew', (await state()).domain, '--force'],
+    90_000,
+  );
+}
+
+/** Waits (bounded) until every app VM serves `serial`. */
+async function servedEverywhere(serial: string): Promise<void> {
+  await waitFor(
+    async () => Object.values(await servedSerials()).every((s) => s === serial),
+    ROTATION_BOUND_MS,
+    `serial ${serial} served by every app VM`,
+  );
+}
+
+async function storeSerial(): Promise<string> {
+  const s = await state();
+  const current = await (await certStore()).current(s.domain);
+  if (current === undefined) throw new Error('no certificate in the store');
+  return current.certificate.serial.toLowerCase();
+}
+
+describe(`the cluster on lab ${LAB}`, () => {
+  const followers: Follower[] = [];
+  afterAll(async () => {
+    await Promise.allSettled(followers.map((f) => f.stop()));
+    await closeForwards();
+  });
+
+  describe('first boot, with no certificate anywhere', () => {
+    it('got its certificate over HTTP-01 through the load balancer, and every app VM serves it', async () => {
+      const s = await state();
+      expect(s.ready?.seconds).toBeGreaterThan(0);
+      process.stdout.write(
+        `lab up: every app VM served a certificate ${s.ready?.seconds} s after the images were ready\n`,
+      );
+      const serial = await storeSerial();
+      const served = await servedSerials();
+      expect(Object.keys(served).sort()).toEqual(['app-1', 'app-2']);
+      expect(Object.values(served)).toEqual([serial, serial]);
+      const log = await (await machine('renewer')).run([
+        'journalctl',
+        '--no-pager',
+        '-o',
+        'cat',
+        '-u',
+        'wsfleet-renewer.service',
+      ]);
+      expect(log).toContain('"msg":"certificate issued"');
+    });
+
+    it('shows each VM, its units and the served serial in `wsfleet lab status --json`', async () => {
+      const { stdout } = await exec(process.execPath, [BUNDLE, 'lab', 'status', '--lab', LAB, '--json'], {
+        timeout: 60_000,
+      });
+      const status = JSON.parse(stdout) as {
+        machines: {
+          name: string;
+          running: boolean;
+          units: Record<string, string>;
+          servedSerial: string | null;
+        }[];
+        services: Record<string, boolean>;
+      };
+      const serial = await storeSerial();
+      expect(Object.values(status.services).every(Boolean)).toBe(true);
+      expect(status.machines.map((m) => m.name).sort()).toEqual(['app-1', 'app-2', 'renewer']);
+      for (const m of status.machines) {
+        expect(m.running).toBe(true);
+        expect(Object.values(m.units).every((u) => u === 'active')).toBe(true);
+        expect(m.servedSerial).toBe(m.name === 'renewer' ? null : serial);
+      }
+    });
+
+    it('takes wss through the load balancer to every app VM', async () => {
+      const byNode = await clientsByNode();
+      expect([...byNode.keys()].sort()).toEqual(await appNames());
+      expect(Object.values(await lbStates())).toEqual(['UP', 'UP']);
+    });
+  });
+
+  describe('affinity and fan-out', () => {
+    it('sends a client that reconnects to the same VM', async () => {
+      for (const client of [0, 1, 2]) {
+        const nodes: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const c = await wss(client);
+          nodes.push(c.node);
+          await c.close();
+        }
+        expect(new Set(nodes).size).toBe(1);
+      }
+    });
+
+    it("shows each client the other VM's messages", async () => {
+      const [a, b] = await twoNodes();
+      const onA = await follow(a, 'fanout');
+      const onB = await follow(b, 'fanout');
+      followers.push(onA, onB);
+      expect(onA.nodes[0]).not.toBe(onB.nodes[0]);
+      const fromB = await publishSteadily(b, 'fanout', 5, 'from-b', 0);
+      const fromA = await publishSteadily(a, 'fanout', 5, 'from-a', 0);
+      expect(fromA.length + fromB.length).toBe(10);
+      await onA.saw([...fromA, ...fromB]);
+      await onB.saw([...fromA, ...fromB]);
+    });
+  });
+
+  describe('rotation', () => {
+    it('reaches every app VM within the poll interval, and no open WebSocket drops', async () => {
+      const [a, b] = await twoNodes();
+      const onA = await follow(a, 'rotation');
+      const onB = await follow(b, 'rotation');
+      followers.push(onA, onB);
+      const before = await storeSerial();
+      expect(await renewNow()).toMatch(/renewed, serial [0-9a-f]+/);
+      const after = await storeSerial();
+      expect(after).not.toBe(before);
+      await servedEverywhere(after);
+      const acked = await publishSteadily(a, 'rotation', 5, 'after-rotation', 0);
+      await onA.saw(acked);
+      await onB.saw(acked);
+      expect([onA.closes, onB.closes]).toEqual([[], []]);
+    });
+  });
+
+  describe('faults', () => {
+    it('keeps serving the last good certificate while the store is unreachable', async () => {
+      const s = await state();
+      const gcs = s.services.gcs;
+      if (gcs === undefined) throw new Error('no GCS stand-in');
+      const before = await servedSerials();
+      // Requests to a stopped process hang: the store is unreachable, not refusing.
+      process.kill(gcs.pid, 'SIGSTOP');
+      try {
+        await new Promise((r) => setTimeout(r, POLL_INTERVAL_S * 2500));
+        expect(await servedSerials()).toEqual(before);
+        for (const name of await appNames()) {
+          const active = await (await machine(name)).run([
+            'systemctl',
+            'is-active',
+            'wsfleet-cert-sync.service',
+          ]);
+          expect(active.trim()).toBe('active');
+        }
+      } finally {
+        process.kill(gcs.pid, 'SIGCONT');
+      }
+    });
+
+    it('installs a corrupt certificate nowhere', async () => {
+      const s = await state();
+      const store = await certStore();
+      const current = await store.current(s.domain);
+      if (current === undefined) throw new Error('no certificate in the store');
+      const before = await servedSerials();
+      // The leaf's signature no longer matches: one base64 line of it replaced.
+      const lines = current.certificate.certificatePem.split('\n');
+      lines[5] = 'A'.repeat(lines[5]?.length ?? 64);
+      await store.publish(
+        {
+          ...current.certificate,
+          certificatePem: lines.join('\n'),
+          serial: 'badc0ffee',
+          issuedAt: new Date().toISOString(),
+        },
+        current.generation,
+      );
+      await new Promise((r) => setTimeout(r, POLL_INTERVAL_S * 2500));
+      expect(await servedSerials()).toEqual(before);
+      for (const name of await appNames()) {
+        const log = await (await machine(name)).run([
+          'journalctl',
+          '--no-pager',
+          '-o',
+          'cat',
+          '-u',
+          'wsfleet-cert-sync.service',
+        ]);
+        expect(log).toMatch(/refused/);
+      }
+      // A good one afterwards is installed as usual.
+      await renewNow();
+      const good = await storeSerial();
+      await servedEverywhere(good);
+    });
+
+    it('loses no acknowledged message when Redis restarts under load', async () => {
+      const [a, b] = await twoNodes();
+      const reader = await follow(a, 'redis-restart');
+      followers.push(reader);
+      const publishing = publishSteadily(b, 'redis-restart', 120, 'r', 40);
+      await new Promise((r) => setTimeout(r, 1_500));
+      await restartService('redis');
+      const acked = await publishing;
+      expect(acked.length).toBeGreaterThan(60);
+      await reader.saw(acked, 60_000);
+    });
+
+    it('moves the clients of a killed app VM to another, resuming from their offsets', async () => {
+      const byNode = await clientsByNode();
+      const [victim, survivor] = [...byNode.keys()];
+      const victimClient = byNode.get(victim ?? '')?.[0];
+      const survivorClient = byNode.get(survivor ?? '')?.[0];
+      if (victim === undefined || victimClient === undefined || survivorClient === undefined)
+        throw new Error('clients on two VMs expected');
+      const reader = await follow(victimClient, 'crash');
+      followers.push(reader);
+      const first = await publishSteadily(survivorClient, 'crash', 5, 'before-crash', 0);
+      await reader.saw(first);
+      // As a crash: PID 1 of the machine killed, taking every process of the VM with it.
+      process.kill((await machine(victim)).leader, 'SIGKILL');
+      const during = await publishSteadily(survivorClient, 'crash', 20, 'after-crash', 100);
+      await reader.saw([...first, ...during], 60_000);
+      expect(reader.nodes).toContain(survivor);
+      expect(reader.closes.length).toBeGreaterThan(0);
+      await waitFor(
+        async () => (await lbStates())[victim]?.startsWith('DOWN') === true,
+        15_000,
+        `${victim} DOWN`,
+      );
+    });
+  });
+
+  describe('rolling update', () => {
+    it('replaces the app VMs one by one; every client reconnects and nothing is lost', async () => {
+      const readers: Follower[] = [];
+      for (const client of [3, 4, 5, 6]) readers.push(await follow(client, 'rollout'));
+      followers.push(...readers);
+      const publishing = publishSteadily(7, 'rollout', 300, 'u', 100);
+      const s = await labRollout(
+        { stateDir: STATE_DIR, lab: LAB, timeoutMs: 180_000, step: () => undefined },
+        true,
+      );
+      const acked = await publishing;
+      const apps = s.machines.filter((m) => m.role === 'app').map((m) => m.name);
+      expect(apps).toHaveLength(2);
+      expect(apps).not.toContain('app-1');
+      expect(apps).not.toContain('app-2');
+      for (const reader of readers) {
+        await reader.saw(acked, 60_000);
+        // Every reader's VM was replaced: closed with 1012 (or lost with the crashed VM), then back.
+        expect(reader.closes.length).toBeGreaterThan(0);
+        expect(apps).toContain(reader.nodes.at(-1));
+      }
+      expect(readers.some((r) => r.closes.includes(1012))).toBe(true);
+      expect(Object.values(await lbStates())).toEqual(['UP', 'UP']);
+    }, 400_000);
+  });
+
+  describe('the demo page', () => {
+    let browser: Browser | undefined;
+    let home: string | undefined;
+    afterAll(async () => {
+      await browser?.close().catch(() => undefined);
+      if (home !== undefined) await rm(home, { recursive: true, force: true });
+    });
+
+    it("loads in headless Chromium through the load balancer over TLS, trusting Pebble's root", async () => {
+      const s = await state();
+      // Chromium trusts what the user's NSS database trusts: Pebble's root, and nothing else added.
+      home = await mkdtemp(join(tmpdir(), 'wsfleet-chromium-'));
+      const nss = join(home, '.pki', 'nssdb');
+      await mkdir(nss, { recursive: true });
+      await writeFile(join(home, 'root.pem'), s.rootPem ?? '');
+      await exec('certutil', ['-N', '-d', `sql:${nss}`, '--empty-password']);
+      await exec('certutil', [
+        '-A',
+        '-d',
+        `sql:${nss}`,
+        '-n',
+        'Pebble root',
+        '-t',
+        'C,,',
+        '-i',
+        join(home, 'root.pem'),
+      ]);
+      const f = await forward(8);
+      browser = await launchChromium({
+        env: { ...process.env, HOME: home },
+        args: [`--host-resolver-rules=MAP ${s.domain} 127.0.0.1`],
+      });
+      const page = await browser.newPage();
+      page.setDefaultTimeout(20_000);
+      const response = await page.goto(`https://${s.domain}:${f.port}/`);
+      expect(response?.status()).toBe(200);
+      expect(response?.headers()['strict-transport-security']).toContain('max-age=');
+      await page.locator('#state[data-state="open"]').waitFor();
+      await page.fill('#channel-input', 'demo');
+      await page.click('#subscribe-btn');
+      await page.locator('#subscriptions li[data-channel="demo"][data-state="live"]').waitFor();
+      const [other] = await publishSteadily(9, 'demo', 1, 'hello-from-another-vm', 0);
+      await page
+        .getByText(other ?? 'none')
+        .first()
+        .waitFor();
+    });
+  });
+});
