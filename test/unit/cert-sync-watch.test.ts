@@ -128,7 +128,7 @@ describe('cert-sync and changes made by hand under live/', () => {
 
     await waitFor(
       () => certSync.ledger.installed(NAME)?.info.serial === leaf(1).serial,
-      5_000,
+      20_000,
       'the drop applied',
     );
     expect(reloads()).toBe(before + 1);
@@ -154,7 +154,7 @@ describe('cert-sync and changes made by hand under live/', () => {
 
     await waitFor(
       () => certSync.ledger.installed(NAME)?.info.serial === leaf(2).serial,
-      5_000,
+      20_000,
       'the link applied',
     );
     expect(nginx.served.get(NAME)?.serial).toBe(leaf(2).serial);
@@ -166,10 +166,10 @@ describe('cert-sync and changes made by hand under live/', () => {
     const before = reloads();
     await drop(liveDir(), expired);
 
-    await waitFor(() => certSync.ledger.lastRefusal(NAME)?.reason === 'expired', 5_000, 'the refusal');
+    await waitFor(() => certSync.ledger.lastRefusal(NAME)?.reason === 'expired', 20_000, 'the refusal');
     await waitFor(
       async () => (await readLive(tls(), NAME))?.certificatePem === leaf(0).certificatePem,
-      5_000,
+      20_000,
       'live/<name> restored',
     );
     expect((await readLive(tls(), NAME))?.privateKeyPem).toBe(leaf(0).privateKeyPem);
@@ -187,7 +187,7 @@ describe('cert-sync and changes made by hand under live/', () => {
     await rm(liveDir());
     await waitFor(
       async () => (await readLive(tls(), NAME))?.certificatePem === leaf(0).certificatePem,
-      5_000,
+      20_000,
       'live/<name> restored',
     );
     expect(certSync.ledger.lastRefusal(NAME)).toMatchObject({ reason: 'parse', source: 'local' });
