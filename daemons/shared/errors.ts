@@ -90,6 +90,21 @@ export class WsfleetError extends Error {
   }
 }
 
+/**
+ * The base of a family of errors whose codes are a subset of ERROR_CODES, so that `err.code` is
+ * typed by family: `class ImageError extends errorFamily<ImageErrorCode>('ImageError') {}`.
+ */
+export function errorFamily<C extends ErrorCode>(name: string) {
+  return class extends WsfleetError {
+    declare readonly code: C;
+
+    constructor(code: C, message: string, options?: { cause?: unknown }) {
+      super(code, message, options);
+      this.name = name;
+    }
+  };
+}
+
 /** A configuration that cannot run: lists every problem at once. */
 export class ConfigError extends WsfleetError {
   readonly problems: readonly string[];

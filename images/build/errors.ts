@@ -3,7 +3,7 @@
  * the cause it wraps; the command prints the message and exits 1.
  */
 
-import { type ErrorCode, WsfleetError } from '../../daemons/shared/errors.ts';
+import { type ErrorCode, errorFamily } from '../../daemons/shared/errors.ts';
 
 /** The codes an ImageError carries (described with the others in daemons/shared/errors.ts). */
 export type ImageErrorCode = Extract<
@@ -16,12 +16,4 @@ export type ImageErrorCode = Extract<
   | 'WSFLEET_IMAGE_TOOLS'
 >;
 
-export class ImageError extends WsfleetError {
-  override readonly code: ImageErrorCode;
-
-  constructor(code: ImageErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'ImageError';
-    this.code = code;
-  }
-}
+export class ImageError extends errorFamily<ImageErrorCode>('ImageError') {}

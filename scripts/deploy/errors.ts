@@ -3,7 +3,7 @@
  * WsfleetError (described in daemons/shared/errors.ts); the command prints it and exits 1. A
  * FleetConfigError is a ConfigError, so the CLI exits 78 with every problem listed.
  */
-import { ConfigError, type ErrorCode, WsfleetError } from '../../daemons/shared/errors.ts';
+import { ConfigError, type ErrorCode, errorFamily } from '../../daemons/shared/errors.ts';
 
 export type DeployErrorCode = Extract<
   ErrorCode,
@@ -15,15 +15,7 @@ export type DeployErrorCode = Extract<
   | 'WSFLEET_TEARDOWN_UNCONFIRMED'
 >;
 
-export class DeployError extends WsfleetError {
-  override readonly code: DeployErrorCode;
-
-  constructor(code: DeployErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'DeployError';
-    this.code = code;
-  }
-}
+export class DeployError extends errorFamily<DeployErrorCode>('DeployError') {}
 
 /** The fleet config (or a check on it) refused: every problem at once, before any gcloud call. */
 export class FleetConfigError extends ConfigError {

@@ -1,5 +1,5 @@
 /** Errors of `wsfleet lab …`: a stable code each (described in daemons/shared/errors.ts) and a cause. */
-import { type ErrorCode, WsfleetError } from '../../daemons/shared/errors.ts';
+import { type ErrorCode, errorFamily } from '../../daemons/shared/errors.ts';
 
 export type LabErrorCode = Extract<
   ErrorCode,
@@ -10,12 +10,4 @@ export type LabErrorCode = Extract<
   | 'WSFLEET_LAB_STATE'
 >;
 
-export class LabError extends WsfleetError {
-  override readonly code: LabErrorCode;
-
-  constructor(code: LabErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'LabError';
-    this.code = code;
-  }
-}
+export class LabError extends errorFamily<LabErrorCode>('LabError') {}
