@@ -1,7 +1,7 @@
 /** Every setting of `wsfleet app run`: a flag and a WSFLEET_* variable each (README lists them). */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { type Config, option, schemas } from '../shared/config.ts';
+import { type Config, logLevelOption, option, schemas } from '../shared/config.ts';
 
 const origins = z
   .string()
@@ -111,11 +111,7 @@ export const appOptions = {
       'Window over which SIGTERM closes clients with 1012; the process exits 5 s after it at the latest',
     expected: 'a positive number of seconds',
   }),
-  logLevel: option({
-    schema: schemas.level(),
-    description: 'Log level',
-    expected: 'one of fatal, error, warn, info, debug, trace, silent',
-  }),
+  logLevel: logLevelOption,
 } as const;
 
 export type AppConfig = Config<typeof appOptions>;

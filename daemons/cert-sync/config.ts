@@ -1,7 +1,7 @@
 /** Every setting of the cert-sync commands: a flag and a WSFLEET_* variable each (README lists them). */
 import { z } from 'zod';
 import { certOption, storeOptions } from '../shared/cert-options.ts';
-import { type Config, option, schemas } from '../shared/config.ts';
+import { type Config, logLevelOption, option, schemas } from '../shared/config.ts';
 import { isValidCron } from '../shared/schedule.ts';
 
 /**
@@ -153,11 +153,7 @@ export const certSyncOptions = {
     description: 'Port for /metrics and /healthz (0 picks a free one)',
     expected: 'an integer from 0 to 65535',
   }),
-  logLevel: option({
-    schema: schemas.level(),
-    description: 'Log level',
-    expected: 'one of fatal, error, warn, info, debug, trace, silent',
-  }),
+  logLevel: logLevelOption,
 } as const;
 
 export type CertSyncConfig = Config<typeof certSyncOptions>;

@@ -1,13 +1,8 @@
 /** `wsfleet cert-sync run`: reads flags and env, wires signals, keeps certificates in sync until stopped. */
 import type { Command } from '../cli.ts';
-import { parseCommand } from '../shared/config.ts';
-import { ConfigError } from '../shared/errors.ts';
-import { createLogger } from '../shared/logger.ts';
 import { createNotifier } from '../shared/notify.ts';
 import { installShutdown } from '../shared/shutdown.ts';
-import { certSyncOptions, crossProblems } from './config.ts';
-import { createCertSync } from './daemon.ts';
-import { realDeps } from './wire.ts';
+import { wireCertSync } from './wire.ts';
 
 /**
  * An install in flight (nginx test and reload, the served check, a rollback) gets this long on
@@ -16,20 +11,15 @@ import { realDeps } from './wire.ts';
 export const SHUTDOWN_DEADLINE_MS = 30_000;
 
 export const run: Command = async (argv, env) => {
-  const parsed = parseCommand(
+  const wired = await wireCertSync(
     'wsfleet cert-sync run [flags]',
     'Install the certificates from the store for nginx, and keep them current. SIGHUP syncs now.',
-    certSyncOptions,
     argv,
     env,
   );
-  if (parsed === undefined) return 0;
-  const { config } = parsed;
-  const problems = crossProblems(config);
-  if (problems.length > 0) throw new ConfigError(problems);
-  const log = createLogger({ name: 'wsfleet-cert-sync', level: config.logLevel });
+  if (wired === undefined) return 0;
+  const { config, log, certSync } = wired;
   const notifier = createNotifier({ log, env });
-  const certSync = createCertSync(config, await realDeps(config, log));
   installShutdown({
     log,
     notifier,

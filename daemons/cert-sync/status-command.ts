@@ -1,7 +1,6 @@
-import { z } from 'zod';
 import type { Command } from '../cli.ts';
 import { openCertStore } from '../shared/cert-options.ts';
-import { option, parseCommand } from '../shared/config.ts';
+import { jsonOption, parseCommand } from '../shared/config.ts';
 import { certSyncOptions } from './config.ts';
 import { liveNames } from './install.ts';
 import { servedCertificate } from './nginx.ts';
@@ -15,12 +14,7 @@ const statusOptions = {
   dir: certSyncOptions.dir,
   httpsPort: certSyncOptions.httpsPort,
   verifyHost: certSyncOptions.verifyHost,
-  json: option({
-    schema: z.boolean().default(false),
-    description: 'Print JSON instead of text',
-    expected: 'true or false',
-    kind: 'flag',
-  }),
+  json: jsonOption,
 } as const;
 
 export const run: Command = async (argv, env) => {

@@ -3,13 +3,9 @@
  * certificate is installed (and served) or already current, 1 otherwise, 78 for bad flags.
  */
 import type { Command } from '../cli.ts';
-import { parseCommand } from '../shared/config.ts';
-import { ConfigError, EXIT } from '../shared/errors.ts';
-import { createLogger } from '../shared/logger.ts';
-import { certSyncOptions, crossProblems } from './config.ts';
-import { createCertSync } from './daemon.ts';
+import { EXIT } from '../shared/errors.ts';
 import type { CertOutcome } from './sync.ts';
-import { realDeps } from './wire.ts';
+import { wireCertSync } from './wire.ts';
 
 function describe(c: CertOutcome): string {
   switch (c.result) {
@@ -31,24 +27,16 @@ function describe(c: CertOutcome): string {
 }
 
 export const run: Command = async (argv, env) => {
-  const parsed = parseCommand(
+  // Logs go to stderr: stdout carries the one line per certificate a person or script reads.
+  const wired = await wireCertSync(
     'wsfleet cert-sync sync [flags]',
     'Sync the certificates from the store once, as the daemon does, and exit (0: all installed or current).',
-    certSyncOptions,
     argv,
     env,
+    { logDestination: process.stderr },
   );
-  if (parsed === undefined) return 0;
-  const { config } = parsed;
-  const problems = crossProblems(config);
-  if (problems.length > 0) throw new ConfigError(problems);
-  // Logs go to stderr: stdout carries the one line per certificate a person or script reads.
-  const log = createLogger({
-    name: 'wsfleet-cert-sync',
-    level: config.logLevel,
-    destination: process.stderr,
-  });
-  const certSync = createCertSync(config, await realDeps(config, log));
+  if (wired === undefined) return 0;
+  const { config, certSync } = wired;
   try {
     const report = await certSync.syncOnce();
     for (const c of report.certificates) process.stdout.write(`${c.name}: ${describe(c)}\n`);

@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { certOption, storeOptions } from '../shared/cert-options.ts';
-import { type Config, option, schemas } from '../shared/config.ts';
+import { type Config, logLevelOption, option, schemas } from '../shared/config.ts';
 import { isValidCron } from '../shared/schedule.ts';
 
 export {
@@ -120,11 +120,7 @@ export const renewerOptions = {
     description: 'Name of this renewer in issuance locks',
     expected: 'a name',
   }),
-  logLevel: option({
-    schema: schemas.level(),
-    description: 'Log level',
-    expected: 'one of fatal, error, warn, info, debug, trace, silent',
-  }),
+  logLevel: logLevelOption,
 } as const;
 
 export type RenewerConfig = Config<typeof renewerOptions>;

@@ -1,19 +1,13 @@
 /** `wsfleet renewer status [--json]`: each certificate as the store has it. */
-import { z } from 'zod';
 import type { Command } from '../cli.ts';
-import { option, parseCommand } from '../shared/config.ts';
+import { jsonOption, parseCommand } from '../shared/config.ts';
 import { openCertStore, renewerOptions, storeOptions } from './config.ts';
 import { formatStatus, readStatus } from './status.ts';
 
 const statusOptions = {
   ...storeOptions,
   cert: renewerOptions.cert,
-  json: option({
-    schema: z.boolean().default(false),
-    description: 'Print JSON instead of text',
-    expected: 'true or false',
-    kind: 'flag',
-  }),
+  json: jsonOption,
 } as const;
 
 export const run: Command = async (argv, env) => {

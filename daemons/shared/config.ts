@@ -244,6 +244,21 @@ export const schemas = {
   level: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
+/** `--log-level`, the same for every daemon. */
+export const logLevelOption = option({
+  schema: schemas.level(),
+  description: 'Log level',
+  expected: 'one of fatal, error, warn, info, debug, trace, silent',
+});
+
+/** `--json` of the status commands. */
+export const jsonOption = option({
+  schema: z.boolean().default(false),
+  description: 'Print JSON instead of text',
+  expected: 'true or false',
+  kind: 'flag',
+});
+
 /**
  * The opening of every command: with `--help` it prints the help and returns undefined (the
  * command then exits 0); otherwise it parses, throwing a ConfigError that lists every problem.

@@ -18,6 +18,21 @@ export interface OpenResult {
   readonly seconds: number;
 }
 
+/** Worker `w`'s part of `count` connections split evenly over `workers` (the first ones take the rest). */
+export function shareOf(count: number, workers: number, w: number): number {
+  return Math.floor(count / workers) + (w < count % workers ? 1 : 0);
+}
+
+/** The workers' `opened` replies added up, timed from `started` (a `performance.now()`). */
+export function addOpened(replies: readonly Omit<OpenResult, 'seconds'>[], started: number): OpenResult {
+  return {
+    opened: replies.reduce((n, r) => n + r.opened, 0),
+    failed: replies.reduce((n, r) => n + r.failed, 0),
+    firstError: replies.find((r) => r.firstError !== '')?.firstError ?? '',
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
 export interface Counts {
   readonly A: number;
   readonly B: number;
@@ -59,7 +74,7 @@ export class SubscriberPool {
             dialect,
             targets: targets.map((t) => ({
               ...t,
-              count: Math.floor(t.count / k) + (w < t.count % k ? 1 : 0),
+              count: shareOf(t.count, k, w),
             })),
             channel,
             concurrency: OPEN_CONCURRENCY,
@@ -71,12 +86,7 @@ export class SubscriberPool {
         ),
       ),
     );
-    return {
-      opened: replies.reduce((n, r) => n + r.opened, 0),
-      failed: replies.reduce((n, r) => n + r.failed, 0),
-      firstError: replies.find((r) => r.firstError !== '')?.firstError ?? '',
-      seconds: (performance.now() - started) / 1000,
-    };
+    return addOpened(replies, started);
   }
 
   async counts(): Promise<Counts> {

@@ -120,16 +120,19 @@ export function payloadJson(seq: number, padding: string): string {
 
 const T_KEY = Buffer.from('"t":');
 
-/** The send time carried in a delivered frame's payload, or -1 when it has none. */
-export function sentAtUs(frame: Buffer): number {
-  let i = frame.indexOf(T_KEY);
-  if (i === -1) return -1;
-  i += T_KEY.length;
+/** The decimal digits in `frame` from `start` on, as a number (0 when there are none). */
+export function digitsAt(frame: Buffer, start: number): number {
   let value = 0;
-  for (; i < frame.length; i++) {
+  for (let i = start; i < frame.length; i++) {
     const c = frame[i] ?? 0;
     if (c < 0x30 || c > 0x39) break;
     value = value * 10 + (c - 0x30);
   }
   return value;
+}
+
+/** The send time carried in a delivered frame's payload, or -1 when it has none. */
+export function sentAtUs(frame: Buffer): number {
+  const i = frame.indexOf(T_KEY);
+  return i === -1 ? -1 : digitsAt(frame, i + T_KEY.length);
 }

@@ -2,7 +2,7 @@
  * The rotation run's client processes used as one: connections split evenly over them (one
  * process's `ulimit -n` caps what it can hold), their tallies added up.
  */
-import type { OpenResult } from './client-pool.ts';
+import { addOpened, type OpenResult, shareOf } from './client-pool.ts';
 import type {
   FromRotationClient,
   RotationTally,
@@ -52,7 +52,7 @@ export class RotationClients {
           {
             type: 'open',
             target,
-            count: Math.floor(count / k) + (w < count % k ? 1 : 0),
+            count: shareOf(count, k, w),
             concurrency: OPEN_CONCURRENCY,
           },
           'opened',
@@ -60,12 +60,7 @@ export class RotationClients {
         ),
       ),
     );
-    return {
-      opened: replies.reduce((n, r) => n + r.opened, 0),
-      failed: replies.reduce((n, r) => n + r.failed, 0),
-      firstError: replies.find((r) => r.firstError !== '')?.firstError ?? '',
-      seconds: (performance.now() - started) / 1000,
-    };
+    return addOpened(replies, started);
   }
 
   /** Every connection's tally for the offsets [fromOffset, toOffset], closes counted from `sinceUs`. */

@@ -9,7 +9,7 @@
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import WebSocket, { type ClientOptions } from 'ws';
 import { closeAll, forEachLimited } from './client-connection.ts';
-import { nowUs } from './dialects.ts';
+import { digitsAt, nowUs } from './dialects.ts';
 import type {
   FromRotationClient,
   RotationTally,
@@ -46,16 +46,8 @@ function messageOffset(frame: Buffer): number {
   if (frame.length < MESSAGE.length || frame.compare(MESSAGE, 0, MESSAGE.length, 0, MESSAGE.length) !== 0) {
     return -1;
   }
-  let i = frame.lastIndexOf(OFFSET);
-  if (i === -1) return -1;
-  i += OFFSET.length;
-  let value = 0;
-  for (; i < frame.length; i++) {
-    const c = frame[i] ?? 0;
-    if (c < 0x30 || c > 0x39) break;
-    value = value * 10 + (c - 0x30);
-  }
-  return value;
+  const i = frame.lastIndexOf(OFFSET);
+  return i === -1 ? -1 : digitsAt(frame, i + OFFSET.length);
 }
 
 function received(conn: Connection, offset: number): void {
