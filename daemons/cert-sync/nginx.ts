@@ -70,6 +70,11 @@ export interface ServedCertificateOptions {
   readonly timeoutMs?: number;
   /** When given, a different serial throws WSFLEET_NGINX_SERVED_MISMATCH. */
   readonly expectedSerial?: string;
+  /**
+   * Roots (PEM) the served chain must verify against, for `servername`; unset: not verified (the
+   * caller compares serials, and must see the certificate even when it is the wrong one).
+   */
+  readonly trust?: string;
 }
 
 export interface Nginx {
@@ -203,11 +208,12 @@ export async function servedCertificate({
   servername,
   timeoutMs = DEFAULT_TLS_TIMEOUT_MS,
   expectedSerial,
+  trust,
 }: ServedCertificateOptions): Promise<ServedCertificate> {
   const where = `${host}:${port} (SNI ${servername})`;
   let peer: PeerCertificate;
   try {
-    peer = await peerCertificate(host, port, servername, timeoutMs);
+    peer = await peerCertificate(host, port, servername, timeoutMs, trust);
   } catch (err) {
     throw new NginxError(
       'WSFLEET_NGINX_SERVED_MISMATCH',
@@ -232,15 +238,14 @@ function peerCertificate(
   port: number,
   servername: string,
   timeoutMs: number,
+  trust: string | undefined,
 ): Promise<PeerCertificate> {
   return new Promise((resolve, reject) => {
-    // Not verified on purpose: the caller compares serials, and must see the certificate even
-    // when it is the wrong one.
     const socket = connect({
       host,
       port,
       servername,
-      rejectUnauthorized: false,
+      ...(trust === undefined ? { rejectUnauthorized: false } : { ca: trust, rejectUnauthorized: true }),
       ALPNProtocols: ['http/1.1'],
     });
     const timer = setTimeout(

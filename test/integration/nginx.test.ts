@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientOptions, WebSocketServer } from 'ws';
 import { createNginx, isNginxError } from '../../daemons/cert-sync/nginx.ts';
 import { createLogger } from '../../daemons/shared/logger.ts';
+import { createTestTls } from '../../scripts/lab/tls.ts';
 import { type DaemonProcess, spawnApp } from '../helpers/app.ts';
 import { freePort } from '../helpers/net.ts';
 import {
@@ -376,6 +377,22 @@ describe('nginx on an app VM', () => {
       expect((await served('unknown.wsfleet.test')).serial).toBe(a.serial);
       const reply = await request(nginx.httpsPort, '/healthz', { tls: { ca: ca.caPem, servername: B } });
       expect(reply.status).toBe(200);
+    });
+
+    it('verifies the chain and the name against `trust` when given', async () => {
+      const served = (servername: string, trust: string) =>
+        nginx.nginx.servedCertificate({ host: '127.0.0.1', port: nginx.httpsPort, servername, trust }).then(
+          (c) => c.serial,
+          (err: unknown) => err,
+        );
+      expect(await served(A, ca.caPem)).toBe(a.serial);
+      // The first certificate, served for a name it does not hold, is refused by name.
+      const wrongName = await served('unknown.wsfleet.test', ca.caPem);
+      expect(isNginxError(wrongName, 'WSFLEET_NGINX_SERVED_MISMATCH')).toBe(true);
+      // A chain to another root is refused.
+      const other = await createTestTls();
+      const wrongRoot = await served(A, other.caPem);
+      expect(isNginxError(wrongRoot, 'WSFLEET_NGINX_SERVED_MISMATCH')).toBe(true);
     });
 
     it('throws WSFLEET_NGINX_SERVED_MISMATCH when another certificate is served', async () => {
