@@ -44,7 +44,6 @@ import {
   parseRetryAfter,
   problemError,
 } from './acme-errors.ts';
-import type { ChallengeServer } from './challenge-server.ts';
 
 export interface AcmeClientOptions {
   readonly directoryUrl: string;
@@ -53,7 +52,11 @@ export interface AcmeClientOptions {
   /** External account binding, for CAs that require one (not Let's Encrypt). */
   readonly eab?: { readonly kid: string; readonly hmacKey: string };
   readonly store: Pick<CertStore, 'account' | 'saveAccount'>;
-  readonly challenges: Pick<ChallengeServer, 'set' | 'remove'>;
+  /** The challenge server itself, or the answers it shares through the store (shared-challenges.ts). */
+  readonly challenges: {
+    set(token: string, answer: string): void | Promise<void>;
+    remove(token: string): void | Promise<void>;
+  };
   readonly log: Logger;
   /** Agent for the CA's HTTPS API; default: Node's global agent (system CAs + NODE_EXTRA_CA_CERTS). */
   readonly agent?: Agent;
@@ -312,8 +315,10 @@ export function createAcmeClient(options: AcmeClientOptions): AcmeClient {
             permanent: true,
           });
         }
-        challenges.set(challenge.token, await acmeClient.getChallengeKeyAuthorization(challenge));
+        const answer = await acmeClient.getChallengeKeyAuthorization(challenge);
+        // Listed first: a set that fails half way (served here, not stored) is still undone.
         tokens.push(challenge.token);
+        await challenges.set(challenge.token, answer);
         progress?.('authorize', { domain });
         await acmeClient.completeChallenge(challenge);
       }
@@ -325,7 +330,7 @@ export function createAcmeClient(options: AcmeClientOptions): AcmeClient {
         throw (await challengeError(acmeClient, order, pending[failed] as acme.Authorization)) ?? reason;
       }
     } finally {
-      for (const token of tokens) challenges.remove(token);
+      await Promise.all(tokens.map((token) => challenges.remove(token)));
     }
   }
 

@@ -4,6 +4,9 @@
  * 404. It also serves probes: random token/value pairs the self-check fetches through DNS and the
  * load balancer to prove that requests for the name reach this very process.
  *
+ * A token it does not hold itself is looked up with `lookup` (the answers other renewers of the
+ * same store left there, shared-challenges.ts), so any renewer the CA reaches can answer.
+ *
  * Under systemd socket activation it serves the inherited socket (fd 3), so port 80 needs no
  * privilege in the daemon itself.
  */
@@ -28,6 +31,8 @@ export interface ChallengeServerOptions {
   readonly port?: number;
   /** An inherited listening socket (systemd socket activation), see `inheritedFd`. */
   readonly fd?: number;
+  /** Where answers this process does not hold are looked up (the store); unset: nowhere. */
+  readonly lookup?: (token: string) => Promise<string | undefined>;
   readonly log: Logger;
 }
 
@@ -67,19 +72,38 @@ export function inheritedFd(
   return SD_LISTEN_FDS_START;
 }
 
-export function createChallengeServer({ host, port, fd, log }: ChallengeServerOptions): ChallengeServer {
+export function createChallengeServer({
+  host,
+  port,
+  fd,
+  lookup,
+  log,
+}: ChallengeServerOptions): ChallengeServer {
   const answers = new Map<string, string>();
   let server: Server | undefined;
   let starting: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  /** The answer for `token`: ours, else the shared one; a lookup that fails counts as none. */
+  async function answerFor(token: string): Promise<{ answer?: string; shared?: boolean }> {
+    const own = answers.get(token);
+    if (own !== undefined || lookup === undefined) return own === undefined ? {} : { answer: own };
+    try {
+      const shared = await lookup(token);
+      return shared === undefined ? {} : { answer: shared, shared: true };
+    } catch (err) {
+      log.warn({ err }, 'could not look up a challenge answer in the store');
+      return {};
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0] ?? '';
     const token = path.startsWith(CHALLENGE_PATH) ? path.slice(CHALLENGE_PATH.length) : undefined;
-    const answer =
+    const { answer, shared } =
       (req.method === 'GET' || req.method === 'HEAD') && token !== undefined && TOKEN.test(token)
-        ? answers.get(token)
-        : undefined;
+        ? await answerFor(token)
+        : {};
     const fields = {
       method: req.method,
       // The token is public (the CA fetches it in the clear), but a prefix is enough to follow it.
@@ -92,7 +116,7 @@ export function createChallengeServer({ host, port, fd, log }: ChallengeServerOp
       sendText(res, 404, 'not found\n');
       return;
     }
-    log.debug({ ...fields, status: 200 }, 'challenge served');
+    log.debug({ ...fields, status: 200, shared: shared === true }, 'challenge served');
     sendText(res, 200, answer);
   }
 
@@ -115,7 +139,12 @@ export function createChallengeServer({ host, port, fd, log }: ChallengeServerOp
     start() {
       if (closing !== undefined) return Promise.reject(new Error('the challenge server was closed'));
       starting ??= (async () => {
-        const s = createServer(handle);
+        const s = createServer((req, res) => {
+          handle(req, res).catch((err: unknown) => {
+            log.error({ err }, 'challenge request failed');
+            res.destroy();
+          });
+        });
         // Bounded: a validation request is tiny; nobody needs a slow connection kept open.
         s.requestTimeout = 10_000;
         s.headersTimeout = 5_000;

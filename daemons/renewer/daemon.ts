@@ -27,6 +27,7 @@ import {
 } from './renewer.ts';
 import { createScheduler, type Scheduler } from './scheduler.ts';
 import { createResolver, selfCheck } from './self-check.ts';
+import { sharedChallenges } from './shared-challenges.ts';
 
 /** Reads what the renewer needs from an issued chain, refusing a chain that is not usable. */
 export function inspectIssued(certificatePem: string, privateKeyPem: string): ChainInfo {
@@ -90,10 +91,12 @@ export function assembleRenewer(
   },
 ): RenewerKit {
   const directory = directoryUrl(config);
+  // Answers go to the store too, so that another renewer of the store can serve them.
+  const shared = sharedChallenges(challenges, store, log);
   const acme = createAcmeClient({
     directoryUrl: directory,
     store,
-    challenges,
+    challenges: shared,
     log,
     ...(config.email === undefined ? {} : { email: config.email }),
     ...(config.eabKid === undefined || config.eabHmacKey === undefined
@@ -123,7 +126,7 @@ export function assembleRenewer(
       ...(config.selfCheck
         ? {
             selfCheck: (domain: string) =>
-              selfCheck({ name: domain, challenges, port: config.selfCheckPort, resolver }),
+              selfCheck({ name: domain, challenges: shared, port: config.selfCheckPort, resolver }),
           }
         : {}),
     },
@@ -155,6 +158,7 @@ export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDe
   const challenges = createChallengeServer({
     host: config.httpHost,
     port: config.httpPort,
+    lookup: (token) => store.challenge(token),
     log,
     ...(deps.challengeFd === undefined ? {} : { fd: deps.challengeFd }),
   });

@@ -118,7 +118,12 @@ export const run: Command = async (argv, env) => {
       level: config.logLevel === 'info' ? 'warn' : config.logLevel,
     });
     const store = openCertStore(config);
-    const challenges = createChallengeServer({ host: config.httpHost, port: config.httpPort, log });
+    const challenges = createChallengeServer({
+      host: config.httpHost,
+      port: config.httpPort,
+      lookup: (token) => store.challenge(token),
+      log,
+    });
     await challenges.start();
     try {
       const { renewer } = assembleRenewer(config, {

@@ -9,7 +9,7 @@
 import { Resolver } from 'node:dns/promises';
 import { request } from 'node:http';
 import { isIPv6 } from 'node:net';
-import { CHALLENGE_PATH, type ChallengeServer } from './challenge-server.ts';
+import { CHALLENGE_PATH, type Probe } from './challenge-server.ts';
 
 export type SelfCheckStage = 'dns' | 'connect' | 'timeout' | 'http' | 'mismatch';
 
@@ -31,7 +31,11 @@ export interface NameResolver {
 
 export interface SelfCheckOptions {
   readonly name: string;
-  readonly challenges: Pick<ChallengeServer, 'addProbe' | 'remove'>;
+  /** The challenge server itself, or the answers it shares through the store (shared-challenges.ts). */
+  readonly challenges: {
+    addProbe(): Probe | Promise<Probe>;
+    remove(token: string): void | Promise<void>;
+  };
   /** The HTTP-01 port the CA connects to: 80, except in labs and tests. */
   readonly port?: number;
   /** Default: the system's DNS servers (see `createResolver`). */
@@ -66,7 +70,7 @@ export async function selfCheck(options: SelfCheckOptions): Promise<SelfCheckRes
   const resolved = await resolveAll(resolver, name);
   if (!resolved.ok) return resolved;
 
-  const probe = challenges.addProbe();
+  const probe = await challenges.addProbe();
   try {
     const checked: string[] = [];
     for (const address of resolved.addresses) {
@@ -92,7 +96,7 @@ export async function selfCheck(options: SelfCheckOptions): Promise<SelfCheckRes
     }
     return { ok: true, addresses: checked };
   } finally {
-    challenges.remove(probe.token);
+    await challenges.remove(probe.token);
   }
 }
 

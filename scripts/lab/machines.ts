@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { renderUserData } from '../../cloud-init/render.ts';
+import { type RenewerValues, renderUserData } from '../../cloud-init/render.ts';
 import { LabError } from './errors.ts';
 import { bootMachine, type Machine, waitBooted } from './machine.ts';
 import { createMachineNetwork, deleteMachineNetwork } from './net.ts';
@@ -25,13 +25,16 @@ async function bootVm(
   address: string,
   log: (text: string) => void,
   serverId?: number,
+  renewerValues?: RenewerValues,
 ): Promise<BootedVm> {
   const image = state.images[role];
   const values = state.values;
   if (image === undefined || values === undefined)
     throw new LabError('WSFLEET_LAB_STATE', `lab ${plan.lab} has no ${role} image or values yet`);
   const userData =
-    role === 'app' ? renderUserData('app', values.app) : renderUserData('renewer', values.renewer);
+    role === 'app'
+      ? renderUserData('app', values.app)
+      : renderUserData('renewer', renewerValues ?? values.renewer);
   const netns = await createMachineNetwork(plan, name, address);
   const machineDir = join(dir, 'machines', name);
   await rm(machineDir, { recursive: true, force: true });
@@ -73,6 +76,31 @@ export function bootRenewerVm(
   log: (text: string) => void,
 ): Promise<BootedVm> {
   return bootVm(plan, dir, state, 'renewer', 'renewer', plan.renewerAddress, log);
+}
+
+/**
+ * Another renewer VM on the same store (`spare`: 0–6), with `values` (default: the lab's): two
+ * renewers at once, as a managed group has during an update. It is not in the lab's state.
+ */
+export function bootSpareRenewerVm(
+  plan: LabPlan,
+  dir: string,
+  state: LabState,
+  spare: number,
+  log: (text: string) => void,
+  values?: RenewerValues,
+): Promise<BootedVm> {
+  return bootVm(
+    plan,
+    dir,
+    state,
+    'renewer',
+    `renewer-${spare + 2}`,
+    plan.spareRenewerAddress(spare),
+    log,
+    undefined,
+    values,
+  );
 }
 
 export function bootAppVm(

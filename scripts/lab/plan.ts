@@ -4,6 +4,7 @@
  *
  *   <subnet>.1         the lab's services (Redis, Pebble and its DNS, the GCS stand-in), on the bridge
  *   <subnet>.2         the load balancer's address
+ *   <subnet>.3–.9      more renewer VMs (a second renewer, as during a group's update)
  *   <subnet>.10        the renewer VM
  *   <subnet>.11–.99    app VMs, one address per VM ever made (a replaced VM gets a new one, as on GCE)
  *   <subnet>.100–.131  client addresses, for connections made from the host through `lab forward`
@@ -35,6 +36,8 @@ export interface LabPlan {
   /** The machine's end of its link on the bridge (≤ 15 characters). */
   hostVeth(name: string): string;
   renewerAddress: string;
+  /** The address of another renewer VM, 0–6. */
+  spareRenewerAddress(index: number): string;
   appAddress(index: number): string;
   clientAddress(index: number): string;
 }
@@ -54,6 +57,10 @@ export function labPlan(lab: string, subnet: string): LabPlan {
     // Inside the lab namespace, so only the machine's name needs to be unique.
     hostVeth: (name) => `ve-${name}`.slice(0, 15),
     renewerAddress: `${subnet}.10`,
+    spareRenewerAddress: (index) => {
+      if (index < 0 || index > 6) throw new RangeError(`spare renewer ${index} is outside 0–6`);
+      return `${subnet}.${3 + index}`;
+    },
     appAddress: (index) => {
       if (index < 1 || index > 89) throw new RangeError(`app VM index ${index} is outside 1–89`);
       return `${subnet}.${10 + index}`;

@@ -43,9 +43,14 @@ describe('ChallengeServer', () => {
     for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
   });
 
-  async function started(level = 'debug') {
+  async function started(level = 'debug', lookup?: (token: string) => Promise<string | undefined>) {
     const memory = memoryLog(level);
-    const server = createChallengeServer({ host: '127.0.0.1', port: 0, log: memory.log });
+    const server = createChallengeServer({
+      host: '127.0.0.1',
+      port: 0,
+      log: memory.log,
+      ...(lookup === undefined ? {} : { lookup }),
+    });
     servers.push(server);
     await server.start();
     const base = `http://127.0.0.1:${server.address()?.port}`;
@@ -114,6 +119,36 @@ describe('ChallengeServer', () => {
       server.set('tok', 'tok.thumb');
       await get(base, `${CHALLENGE_PATH}tok`);
       expect(lines.map((l) => l.msg)).toEqual(['challenge server listening']);
+    });
+  });
+
+  describe('lookup (answers another renewer of the store holds)', () => {
+    it('serves a token it does not hold from the lookup, preferring its own answers', async () => {
+      const asked: string[] = [];
+      const shared = new Map([
+        ['other', 'other.thumbprint'],
+        ['mine', 'mine.from-the-store'],
+      ]);
+      const { server, base, lines } = await started('debug', async (token) => {
+        asked.push(token);
+        return shared.get(token);
+      });
+      server.set('mine', 'mine.thumbprint');
+      expect((await get(base, `${CHALLENGE_PATH}other`)).body).toBe('other.thumbprint');
+      expect((await get(base, `${CHALLENGE_PATH}mine`)).body).toBe('mine.thumbprint');
+      expect((await get(base, `${CHALLENGE_PATH}nobody`)).status).toBe(404);
+      // Not a token: never looked up.
+      expect((await get(base, `${CHALLENGE_PATH}a.b`)).status).toBe(404);
+      expect(asked).toEqual(['other', 'nobody']);
+      expect(lines.find((l) => l.msg === 'challenge served' && l.shared === true)).toBeDefined();
+    });
+
+    it('answers 404 when the lookup fails, and says why in the log', async () => {
+      const { base, lines } = await started('debug', async () => {
+        throw new Error('store unreachable');
+      });
+      expect((await get(base, `${CHALLENGE_PATH}other`)).status).toBe(404);
+      expect(lines.find((l) => l.msg === 'could not look up a challenge answer in the store')).toBeDefined();
     });
   });
 

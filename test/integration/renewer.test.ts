@@ -92,7 +92,13 @@ describe('renewer on Pebble', () => {
     const log = quiet();
     let challenges = shared;
     if (challenges === undefined) {
-      const server = createChallengeServer({ host: '127.0.0.1', port: httpPort, log });
+      // As the daemon does: tokens another renewer of the store holds are answered from the store.
+      const server = createChallengeServer({
+        host: '127.0.0.1',
+        port: httpPort,
+        log,
+        lookup: (token) => store.challenge(token),
+      });
       await server.start();
       cleanups.push(() => server.close());
       challenges = server;
@@ -205,6 +211,24 @@ describe('renewer on Pebble', () => {
     const results = await Promise.all([a.check(spec), b.check(spec)]);
     expect(results.map((r) => r.result).sort()).toEqual(['locked', 'renewed']);
     expect((pebble.ari?.newOrders.length ?? 0) - ordersBefore).toBe(1);
+  });
+
+  it('gets a certificate when the CA reaches another renewer of the store, which answers from the store', async () => {
+    const objects = createFileStore(join(dir, `store-${storeCount++}`));
+    const store = createCertStore(objects);
+    const clock = { now: new Date() };
+    // The renewer the name leads to (Pebble's HTTP-01 port) has nothing to order itself.
+    await standalone(store, clock);
+    // The one that orders serves on a port neither the CA nor the self-check reaches.
+    const unreachable = createChallengeServer({ host: '127.0.0.1', port: 0, log: quiet() });
+    await unreachable.start();
+    cleanups.push(() => unreachable.close());
+    const b = await standalone(store, clock, unreachable);
+    const outcome = await b.check({ name: 'elsewhere-b.test', domains: ['elsewhere-b.test'] });
+    expect(outcome.result).toBe('renewed');
+    expect((await store.current('elsewhere-b.test'))?.certificate.domains).toEqual(['elsewhere-b.test']);
+    // Answers and probes are gone from the store once the order is done.
+    expect(await objects.list('challenges/')).toEqual([]);
   });
 
   it('does not order when a name does not reach this renewer, and says where it broke', async () => {

@@ -450,6 +450,33 @@ describe.each([fileBackend(), gcsBackend()])('$name store', (backend) => {
       await expect(certs.saveState(name, { failures: 0 })).rejects.toMatchObject(invalid);
     });
 
+    it('shares HTTP-01 answers by token until they are removed', async () => {
+      const { certs, objects } = open();
+      expect(await certs.challenge('tok_EN-1')).toBeUndefined();
+      await certs.putChallenge('tok_EN-1', 'tok_EN-1.thumb-print_0');
+      expect(await certs.challenge('tok_EN-1')).toBe('tok_EN-1.thumb-print_0');
+      expect((await objects.get('challenges/tok_EN-1'))?.data.toString()).toBe('tok_EN-1.thumb-print_0');
+      await certs.removeChallenge('tok_EN-1');
+      await certs.removeChallenge('tok_EN-1');
+      expect(await certs.challenge('tok_EN-1')).toBeUndefined();
+    });
+
+    it('refuses a token that is not base64url or an answer with other characters, writing nothing', async () => {
+      const { certs, objects } = open();
+      for (const [token, answer] of [
+        ['../locks/x', 'a.b'],
+        ['tok', 'a b'],
+        ['tok', ''],
+      ] as const) {
+        await expect(certs.putChallenge(token, answer)).rejects.toMatchObject({
+          code: 'WSFLEET_STORE_INVALID',
+        });
+      }
+      expect(await objects.list('')).toEqual([]);
+      // Asked for a token that cannot be one, it answers nothing without a request.
+      expect(await certs.challenge('../locks/x')).toBeUndefined();
+    });
+
     it('refuses to publish a certificate whose fields are not valid, writing nothing', async () => {
       const { certs, objects } = open();
       const cert = { ...certificate('example.com', '01', '2030-01-01T00:00:00.000Z'), notAfter: 'soon' };
@@ -523,6 +550,15 @@ describe.each([fileBackend(), gcsBackend()])('$name store', (backend) => {
         key: 'locks/example.com',
       });
       for (const key of keys) expect((await objects.get(key))?.data.equals(garbage)).toBe(true);
+    });
+
+    it('reports a stored answer that is not one as WSFLEET_STORE_CORRUPT', async () => {
+      const { objects, certs } = await seeded();
+      await objects.put('challenges/tok', Buffer.from('<html>not an answer</html>'));
+      await expect(certs.challenge('tok')).rejects.toMatchObject({
+        code: 'WSFLEET_STORE_CORRUPT',
+        key: 'challenges/tok',
+      });
     });
 
     it('never overwrites a corrupt account of the same directory', async () => {

@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { bootSpareRenewerVm, removeVm } from '../../scripts/lab/machines.ts';
+import { labPlan } from '../../scripts/lab/plan.ts';
 import { labRollout } from '../../scripts/lab/rollout.ts';
+import { labDir } from '../../scripts/lab/state.ts';
 import { BUNDLE } from '../helpers/app.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -247,6 +250,46 @@ describe(`the cluster on lab ${LAB}`, () => {
       const good = await storeSerial();
       await servedEverywhere(good);
     });
+
+    it('makes one order when two renewers race for a new certificate, whichever one the CA reaches', async () => {
+      const s = await state();
+      const plan = labPlan(LAB, s.subnet);
+      const name = `race.${s.domain}`;
+      const renewerValues = s.values?.renewer;
+      if (renewerValues === undefined) throw new Error('no renewer values in the lab state');
+      // Two more renewers on the store, both configured with a name nobody has ordered yet. The
+      // load balancer's app VMs send every challenge to the lab's first renewer, which answers
+      // the tokens of the other two from the store.
+      const values = { ...renewerValues, certs: [[s.domain], [name]] };
+      const dir = labDir(STATE_DIR, LAB);
+      const vms = await Promise.all(
+        [0, 1].map((i) => bootSpareRenewerVm(plan, dir, s, i, () => undefined, values)),
+      );
+      try {
+        await Promise.all(vms.map((vm) => vm.ready(120_000)));
+        const store = await certStore();
+        await waitFor(() => store.current(name), 90_000, `a certificate for ${name}`);
+        const journal = (vm: (typeof vms)[number]) =>
+          vm.machine.run(['journalctl', '--no-pager', '-o', 'cat', '-u', 'wsfleet-renewer.service']);
+        // Each renewer has come to a decision on the name: ordered it, found the lease taken, or
+        // found the certificate already there.
+        await waitFor(
+          async () =>
+            (await Promise.all(vms.map(journal))).every(
+              (log) => log.includes('"msg":"certificate issued"') || log.includes(name),
+            ),
+          30_000,
+          'both renewers checking the new name',
+        );
+        expect(await store.versionsSince(name, new Date(0).toISOString())).toHaveLength(1);
+        const issued = (await Promise.all(vms.map(journal))).filter((log) =>
+          log.split('\n').some((line) => line.includes('"msg":"certificate issued"') && line.includes(name)),
+        );
+        expect(issued).toHaveLength(1);
+      } finally {
+        await Promise.all(vms.map((vm) => removeVm(plan, vm.state, vm.machine)));
+      }
+    }, 300_000);
 
     it('loses no acknowledged message when Redis restarts under load', async () => {
       const [a, b] = await twoNodes();

@@ -73,6 +73,7 @@ export const layout = {
     `accounts/${createHash('sha256').update(directoryUrl).digest('hex')}.json`,
   lock: (name: string) => `locks/${name}`,
   state: (name: string) => `state/${name}.json`,
+  challenge: (token: string) => `challenges/${token}`,
 };
 
 /** The time and serial a version key of `name` encodes, or undefined if it is not one. */

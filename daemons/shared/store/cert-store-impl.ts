@@ -36,8 +36,20 @@ export interface CertStoreOptions {
 
 // saveState re-reads and retries this often when another writer keeps changing the state.
 const STATE_ATTEMPTS = 3;
+/** RFC 8555 §8.3: a token is base64url; an answer is `token.thumbprint` (or a self-check probe's value). */
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+const ANSWER = /^[A-Za-z0-9_.-]{1,512}$/;
+const TEXT_TYPE = 'text/plain; charset=utf-8';
 
 export function createCertStore(objects: ObjectStore, options: CertStoreOptions = {}): CertStore {
+  function checkChallenge(token: string, answer: string): void {
+    if (!TOKEN.test(token) || !ANSWER.test(answer))
+      throw new StoreError('WSFLEET_STORE_INVALID', 'An HTTP-01 token is base64url, its answer printable', {
+        url: objects.url,
+        cause: { token: token.slice(0, 300) },
+      });
+  }
+
   const now = options.now ?? (() => new Date());
   const url = objects.url;
 
@@ -243,6 +255,23 @@ export function createCertStore(objects: ObjectStore, options: CertStoreOptions 
         }
       }
       throw lastError;
+    },
+    async putChallenge(token, answer) {
+      checkChallenge(token, answer);
+      await objects.put(layout.challenge(token), Buffer.from(answer), { contentType: TEXT_TYPE });
+    },
+    async challenge(token) {
+      if (!TOKEN.test(token)) return undefined;
+      const stored = await objects.get(layout.challenge(token));
+      if (stored === undefined) return undefined;
+      const answer = stored.data.toString('utf8');
+      if (!ANSWER.test(answer))
+        throw corrupt(url, layout.challenge(token), 'is not an HTTP-01 answer', answer.slice(0, 100));
+      return answer;
+    },
+    async removeChallenge(token) {
+      checkChallenge(token, 'x');
+      await objects.delete(layout.challenge(token));
     },
     async lock(name, owner, leaseMs) {
       checkName(name, url);

@@ -11,6 +11,8 @@
  *   locks/<name>                                    issuance lease {owner, expiresAt}
  *   state/<name>.json                               renewer state: last attempt, last error,
  *                                                   failures, next attempt
+ *   challenges/<token>                              HTTP-01 answer while its order runs, so that
+ *                                                   whichever renewer the CA reaches can serve it
  *
  * Every object is validated when read; one that does not parse or does not match its key is
  * reported as WSFLEET_STORE_CORRUPT (naming the key) and never overwritten blindly.
@@ -106,4 +108,12 @@ export interface CertStore {
    * when another owner holds a live lease.
    */
   lock(name: string, owner: string, leaseMs: number): Promise<Lease | undefined>;
+  /**
+   * HTTP-01 answers shared by every renewer of this store: a validation request may reach
+   * another renewer than the one that placed the order (two renewers during a group's update).
+   * The answers are public (the CA fetches them in the clear); tokens are base64url.
+   */
+  putChallenge(token: string, answer: string): Promise<void>;
+  challenge(token: string): Promise<string | undefined>;
+  removeChallenge(token: string): Promise<void>;
 }
