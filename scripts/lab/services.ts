@@ -99,6 +99,35 @@ export interface ServiceCommand {
   readonly port: number;
 }
 
+/**
+ * pebble-challtestsrv's arguments for a DNS stand-in: A answers `defaultIPv4` for every name
+ * without a record of its own ('' answers none), no AAAA default, and its HTTP-01, HTTPS and
+ * TLS-ALPN responders off (the renewer's own challenge server answers). `dns` and `management`
+ * are the `host:port` it serves DNS and its management API on.
+ */
+export function challtestsrvArgs(listen: {
+  readonly defaultIPv4: string;
+  readonly dns: string;
+  readonly management: string;
+}): string[] {
+  return [
+    '-defaultIPv4',
+    listen.defaultIPv4,
+    '-defaultIPv6',
+    '',
+    '-dns01',
+    listen.dns,
+    '-http01',
+    '',
+    '-https01',
+    '',
+    '-tlsalpn01',
+    '',
+    '-management',
+    listen.management,
+  ];
+}
+
 /** The command lines of the lab's services (the load balancer's is haproxy.ts's). */
 export function serviceCommands(
   plan: LabPlan,
@@ -136,20 +165,11 @@ export function serviceCommands(
     dns: {
       argv: [
         'pebble-challtestsrv',
-        '-defaultIPv4',
-        plan.vip,
-        '-defaultIPv6',
-        '',
-        '-dns01',
-        `${at}:${ports.dns}`,
-        '-http01',
-        '',
-        '-https01',
-        '',
-        '-tlsalpn01',
-        '',
-        '-management',
-        `${at}:${ports.dnsManagement}`,
+        ...challtestsrvArgs({
+          defaultIPv4: plan.vip,
+          dns: `${at}:${ports.dns}`,
+          management: `${at}:${ports.dnsManagement}`,
+        }),
       ],
       port: ports.dnsManagement,
     },

@@ -3,7 +3,8 @@
  * proxy): a CA and one leaf for the addresses and names asked for (127.0.0.1 and localhost by
  * default; the lab's bridge address for its Pebble), made with the `openssl` CLI because
  * node:crypto cannot build X.509 certificates. Clients trust `caPem`; the server presents
- * `certPem`/`keyPem`. Both are valid for 7 days.
+ * `certPem`/`keyPem`. Both are valid for 7 days. `issueLeaf` is the leaf step on its own, for a
+ * CA of the caller's (test/helpers/nginx.ts).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +29,98 @@ export async function openssl(args: readonly string[], cwd: string): Promise<str
   return stdout;
 }
 
+/** A new P-256 key, as `openssl req` takes it. */
+export const EC_KEY: readonly string[] = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
+/** Files are named absolute or relative to the folder openssl runs in. */
+export interface SignRequest {
+  readonly csr: string;
+  /** The issuing CA's certificate and key. */
+  readonly caCert: string;
+  readonly caKey: string;
+  /** The extensions to write into the certificate, one `name=value` a line. */
+  readonly extfile: string;
+  /** Where the certificate goes. */
+  readonly out: string;
+  /** As `openssl x509 -set_serial` takes it: decimal, or hex after `0x`. */
+  readonly serial: string;
+  readonly days: number;
+}
+
+/** Signs a certificate request with a CA's certificate and key (`openssl x509 -req`), in `dir`. */
+export async function signRequest(dir: string, sign: SignRequest): Promise<void> {
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      sign.csr,
+      '-CA',
+      sign.caCert,
+      '-CAkey',
+      sign.caKey,
+      '-set_serial',
+      sign.serial,
+      '-days',
+      String(sign.days),
+      '-extfile',
+      sign.extfile,
+      '-out',
+      sign.out,
+    ],
+    dir,
+  );
+}
+
+export interface LeafRequest extends Pick<SignRequest, 'caCert' | 'caKey' | 'serial' | 'days'> {
+  /** The subject's CN. */
+  readonly subject: string;
+  /** subjectAltName entries: `IP:127.0.0.1`, `DNS:localhost`. */
+  readonly altNames: readonly string[];
+  /** Extensions besides the server-leaf ones, one `name=value` each. */
+  readonly extensions?: readonly string[];
+}
+
+/**
+ * Makes a key and a TLS server leaf for `request.altNames`, signed by the given CA, in `dir`
+ * (leaf.key, leaf.csr, leaf.ext, leaf.pem; the caller removes the folder).
+ */
+export async function issueLeaf(
+  dir: string,
+  request: LeafRequest,
+): Promise<{ readonly certPem: string; readonly keyPem: string }> {
+  await openssl(
+    ['req', ...EC_KEY, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${request.subject}`],
+    dir,
+  );
+  await writeFile(
+    join(dir, 'leaf.ext'),
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+      'extendedKeyUsage=serverAuth',
+      `subjectAltName=${request.altNames.join(',')}`,
+      ...(request.extensions ?? []),
+      '',
+    ].join('\n'),
+  );
+  const { caCert, caKey, serial, days } = request;
+  await signRequest(dir, {
+    csr: 'leaf.csr',
+    caCert,
+    caKey,
+    extfile: 'leaf.ext',
+    out: 'leaf.pem',
+    serial,
+    days,
+  });
+  const [certPem, keyPem] = await Promise.all([
+    readFile(join(dir, 'leaf.pem'), 'utf8'),
+    readFile(join(dir, 'leaf.key'), 'utf8'),
+  ]);
+  return { certPem, keyPem };
+}
+
 export interface TestTlsOptions {
   /** IP addresses the leaf is valid for (default 127.0.0.1). */
   readonly ips?: readonly string[];
@@ -46,16 +139,15 @@ export async function createTestTls({
   if (bad.length > 0) throw new TypeError(`not an IP address or DNS name: ${bad.join(', ')}`);
   if (ips.length + names.length === 0)
     throw new TypeError('a certificate needs at least one address or name');
-  const altNames = [...ips.map((ip) => `IP:${ip}`), ...names.map((n) => `DNS:${n}`)].join(',');
+  const altNames = [...ips.map((ip) => `IP:${ip}`), ...names.map((n) => `DNS:${n}`)];
   const subject = ips[0] ?? names[0] ?? '';
   const dir = await mkdtemp(join(tmpdir(), 'wsfleet-tls-'));
   try {
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
     await openssl(
       [
         'req',
         '-x509',
-        ...ec,
+        ...EC_KEY,
         '-keyout',
         'ca.key',
         '-out',
@@ -71,42 +163,15 @@ export async function createTestTls({
       ],
       dir,
     );
-    await openssl(['req', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=${subject}`], dir);
-    await writeFile(
-      join(dir, 'leaf.ext'),
-      [
-        'basicConstraints=critical,CA:FALSE',
-        'keyUsage=critical,digitalSignature',
-        'extendedKeyUsage=serverAuth',
-        `subjectAltName=${altNames}`,
-        '',
-      ].join('\n'),
-    );
-    await openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        'leaf.csr',
-        '-CA',
-        'ca.pem',
-        '-CAkey',
-        'ca.key',
-        '-set_serial',
-        '2',
-        '-days',
-        '7',
-        '-extfile',
-        'leaf.ext',
-        '-out',
-        'leaf.pem',
-      ],
-      dir,
-    );
-    const [caPem, certPem, keyPem] = await Promise.all(
-      ['ca.pem', 'leaf.pem', 'leaf.key'].map((f) => readFile(join(dir, f), 'utf8')),
-    );
-    return { caPem: caPem as string, certPem: certPem as string, keyPem: keyPem as string };
+    const leaf = await issueLeaf(dir, {
+      subject,
+      altNames,
+      caCert: 'ca.pem',
+      caKey: 'ca.key',
+      serial: '2',
+      days: 7,
+    });
+    return { caPem: await readFile(join(dir, 'ca.pem'), 'utf8'), ...leaf };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -4,22 +4,15 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Broker } from '../../daemons/app/broker.ts';
 import { type AppConfig, appOptions } from '../../daemons/app/config.ts';
 import { type App, createApp } from '../../daemons/app/server.ts';
 import { parseConfig } from '../../daemons/shared/config.ts';
-import { createLogger } from '../../daemons/shared/logger.ts';
+import { captureLogs, type LogLine } from './logs.ts';
 import { waitFor } from './wait.ts';
 
 export const BUNDLE = fileURLToPath(new URL('../../dist/wsfleet.js', import.meta.url));
-
-export interface LogLine {
-  readonly level: string;
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
 
 export interface InProcessApp {
   readonly app: App;
@@ -33,14 +26,7 @@ export interface InProcessApp {
 
 export async function startApp(argv: string[] = [], broker?: Broker): Promise<InProcessApp> {
   const { config } = parseConfig(appOptions, ['--port', '0', '--node-name', 'test-node', ...argv], {});
-  const logs: LogLine[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as LogLine);
-      cb();
-    },
-  });
-  const log = createLogger({ name: 'wsfleet-app', level: 'debug', destination });
+  const { log, logs } = captureLogs('wsfleet-app');
   const app = createApp(config, broker === undefined ? { log } : { log, broker });
   const address = await app.start();
   return {

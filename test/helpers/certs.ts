@@ -15,9 +15,8 @@ import {
 } from '../../daemons/cert-sync/nginx.ts';
 import { certificateInfo } from '../../daemons/shared/certificate-info.ts';
 import type { CertificateVersion } from '../../daemons/shared/store/index.ts';
-import { openssl } from '../../scripts/lab/tls.ts';
+import { EC_KEY, openssl } from '../../scripts/lab/tls.ts';
 
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 const DAY = 86_400_000;
 
 export interface Authority {
@@ -120,7 +119,7 @@ export async function createCertFactory(): Promise<CertFactory> {
 
   async function request(id: string, cn: string): Promise<void> {
     await openssl(
-      ['req', '-new', ...EC, '-keyout', `${id}.key`, '-out', `${id}.csr`, '-subj', `/CN=${cn}`],
+      ['req', '-new', ...EC_KEY, '-keyout', `${id}.key`, '-out', `${id}.csr`, '-subj', `/CN=${cn}`],
       dir,
     );
   }
@@ -270,23 +269,4 @@ export function createFakeNginx(tlsDir: string): FakeNginx {
     },
   };
   return fake;
-}
-
-/** A root, an intermediate, `count` current leaves for `names` and one expired leaf. */
-export async function createChain(
-  factory: CertFactory,
-  label: string,
-  names: readonly string[],
-  count: number,
-): Promise<{ rootPem: string; intermediate: Authority; leaves: Leaf[]; expired: Leaf }> {
-  const day = 86_400_000;
-  const root = await factory.root(`${label} Root`);
-  const intermediate = await factory.intermediate(root, `${label} R1`);
-  const leaves: Leaf[] = [];
-  for (let i = 0; i < count; i++) leaves.push(await factory.leaf(intermediate, [...names]));
-  const expired = await factory.leaf(intermediate, [...names], {
-    notBefore: new Date(Date.now() - 10 * day),
-    notAfter: new Date(Date.now() - day),
-  });
-  return { rootPem: root.certPem, intermediate, leaves, expired };
 }

@@ -17,12 +17,10 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createNginx, type Nginx, type NginxCertificate } from '../../daemons/cert-sync/nginx.ts';
-import { createLogger } from '../../daemons/shared/logger.ts';
-import { openssl } from '../../scripts/lab/tls.ts';
-import type { LogLine } from './app.ts';
+import { EC_KEY, issueLeaf, openssl, signRequest } from '../../scripts/lab/tls.ts';
+import { captureLogs, type LogLine } from './logs.ts';
 import { freePort } from './net.ts';
 import { waitFor } from './wait.ts';
 
@@ -149,13 +147,7 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxInsta
     const globals = `pid ${join(prefix, 'nginx.pid')}; error_log ${join(prefix, 'error.log')} info;`;
     const base = ['-p', prefix, '-c', confFile, '-g'];
     const [httpPort, httpsPort] = [await freePort(), await freePort()];
-    const logs: LogLine[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as LogLine);
-        cb();
-      },
-    });
+    const { log, logs } = captureLogs('wsfleet-cert-sync');
     const nginx = createNginx({
       confDir: join(confDir, 'conf.d'),
       tlsDir,
@@ -168,7 +160,7 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxInsta
       testCommand: ['nginx', '-t', '-q', ...base, globals],
       reloadCommand: ['nginx', '-s', 'reload', ...base, globals],
       commandTimeoutMs: 10_000,
-      log: createLogger({ name: 'wsfleet-cert-sync', level: 'debug', destination }),
+      log,
     });
     await nginx.render(options.certs ?? []);
 
@@ -266,8 +258,6 @@ export interface TestCa {
   close(): Promise<void>;
 }
 
-const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-
 /** A root and an intermediate, made with the openssl CLI, valid for 100 days. */
 export async function createTestCa(): Promise<TestCa> {
   const dir = await mkdtemp(join(tmpdir(), 'wsfleet-nginx-ca-'));
@@ -293,21 +283,15 @@ export async function createTestCa(): Promise<TestCa> {
       join(dir, 'int.ext'),
       'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n',
     );
-    await openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        'int.csr',
-        '-CA',
-        'root.pem',
-        '-CAkey',
-        'root.key',
-        '-set_serial',
-        '0x10',
-      ].concat(['-days', '100', '-extfile', 'int.ext', '-out', 'int.pem']),
-      dir,
-    );
+    await signRequest(dir, {
+      csr: 'int.csr',
+      caCert: 'root.pem',
+      caKey: 'root.key',
+      extfile: 'int.ext',
+      out: 'int.pem',
+      serial: '0x10',
+      days: 100,
+    });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
@@ -326,48 +310,16 @@ export async function createTestCa(): Promise<TestCa> {
       const serial = serialBytes.toString('hex');
       const work = join(dir, `${name}-${serial}`);
       await mkdir(work);
-      await openssl(
-        ['req', ...EC_KEY, '-keyout', 'key.pem', '-out', 'leaf.csr', '-subj', `/CN=${name}`],
-        work,
-      );
-      await writeFile(
-        join(work, 'leaf.ext'),
-        [
-          'basicConstraints=critical,CA:FALSE',
-          'keyUsage=critical,digitalSignature',
-          'extendedKeyUsage=serverAuth',
-          `subjectAltName=${domains.map((d) => `DNS:${d}`).join(',')}`,
-          // Like Let's Encrypt's since 2025: a CRL and no OCSP responder.
-          'crlDistributionPoints=URI:http://crl.wsfleet.test/e1.crl',
-          '',
-        ].join('\n'),
-      );
-      await openssl(
-        [
-          'x509',
-          '-req',
-          '-in',
-          'leaf.csr',
-          '-CA',
-          join(dir, 'int.pem'),
-          '-CAkey',
-          join(dir, 'int.key'),
-        ].concat([
-          '-set_serial',
-          `0x${serial}`,
-          '-days',
-          String(days),
-          '-extfile',
-          'leaf.ext',
-          '-out',
-          'leaf.pem',
-        ]),
-        work,
-      );
-      const [certPem, keyPem] = await Promise.all([
-        readFile(join(work, 'leaf.pem'), 'utf8'),
-        readFile(join(work, 'key.pem'), 'utf8'),
-      ]);
+      const { certPem, keyPem } = await issueLeaf(work, {
+        subject: name,
+        altNames: domains.map((d) => `DNS:${d}`),
+        caCert: join(dir, 'int.pem'),
+        caKey: join(dir, 'int.key'),
+        serial: `0x${serial}`,
+        days,
+        // Like Let's Encrypt's since 2025: a CRL and no OCSP responder.
+        extensions: ['crlDistributionPoints=URI:http://crl.wsfleet.test/e1.crl'],
+      });
       const live = join(tlsDir, 'live', name);
       await mkdir(live, { recursive: true });
       await writeFile(join(live, 'fullchain.pem'), certPem + intermediatePem, { mode: 0o644 });

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { challtestsrvArgs } from '../../scripts/lab/services.ts';
 import { freePort } from './net.ts';
 import { waitFor } from './wait.ts';
 
@@ -70,22 +71,14 @@ export async function startChallTestSrv(options: ChallTestSrvOptions = {}): Prom
   const [dnsPort, managementPort] = [await freePort(), await freePort()];
   const dnsServer = `127.0.0.1:${dnsPort}`;
   const managementUrl = `http://127.0.0.1:${managementPort}`;
-  const proc = spawnTracked('/usr/bin/pebble-challtestsrv', [
-    '-defaultIPv4',
-    options.defaultIPv4 ?? '127.0.0.1',
-    '-defaultIPv6',
-    '',
-    '-dns01',
-    dnsServer,
-    '-http01',
-    '',
-    '-https01',
-    '',
-    '-tlsalpn01',
-    '',
-    '-management',
-    `127.0.0.1:${managementPort}`,
-  ]);
+  const proc = spawnTracked(
+    '/usr/bin/pebble-challtestsrv',
+    challtestsrvArgs({
+      defaultIPv4: options.defaultIPv4 ?? '127.0.0.1',
+      dns: dnsServer,
+      management: `127.0.0.1:${managementPort}`,
+    }),
+  );
 
   async function post(path: string, body: unknown): Promise<void> {
     const res = await fetch(`${managementUrl}${path}`, {

@@ -1,22 +1,15 @@
 import { lstat, mkdir, mkdtemp, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Applier, createApplier } from '../../daemons/cert-sync/apply.ts';
 import { listVersions, prepareDir, swapLive } from '../../daemons/cert-sync/install.ts';
 import { type CertSyncMetrics, createCertSyncMetrics } from '../../daemons/cert-sync/metrics.ts';
 import { createTrustAnchors } from '../../daemons/cert-sync/trust.ts';
 import { createLogger } from '../../daemons/shared/logger.ts';
-import type { LogLine } from '../helpers/app.ts';
-import {
-  type CertFactory,
-  createCertFactory,
-  createChain,
-  createFakeNginx,
-  type FakeNginx,
-  type Leaf,
-} from '../helpers/certs.ts';
+import { type CertChain, openCertChain } from '../helpers/cert-chain.ts';
+import { createFakeNginx, type FakeNginx, type Leaf } from '../helpers/certs.ts';
+import { captureLogs, type LogLine } from '../helpers/logs.ts';
 
 const NAME = 'a.test';
 const DAY = 86_400_000;
@@ -26,10 +19,7 @@ async function counter(metric: { get(): Promise<{ values: { labels: object; valu
 }
 
 describe('cert-sync install and rollback', () => {
-  let factory: CertFactory;
-  let rootPem: string;
-  let leaves: Leaf[];
-  let expired: Leaf;
+  let chain: CertChain;
   let older: Leaf;
   let dir: string;
   let nginx: FakeNginx;
@@ -38,14 +28,14 @@ describe('cert-sync install and rollback', () => {
   let applier: Applier;
 
   beforeAll(async () => {
-    factory = await createCertFactory();
-    const chain = await createChain(factory, 'Install', [NAME], 5);
-    ({ rootPem, leaves, expired } = chain);
-    older = await factory.leaf(chain.intermediate, [NAME], { notBefore: new Date(Date.now() - 2 * DAY) });
+    chain = await openCertChain('Install', [NAME], 5);
+    older = await chain.factory.leaf(chain.intermediate, [NAME], {
+      notBefore: new Date(Date.now() - 2 * DAY),
+    });
   });
 
   afterAll(async () => {
-    await factory?.close();
+    await chain?.close();
   });
 
   beforeEach(async () => {
@@ -53,24 +43,19 @@ describe('cert-sync install and rollback', () => {
     await prepareDir(dir);
     nginx = createFakeNginx(dir);
     metrics = createCertSyncMetrics();
-    logs = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as LogLine);
-        cb();
-      },
-    });
+    const captured = captureLogs('test');
+    logs = captured.logs;
     applier = createApplier(
       {
         dir,
         certs: [{ name: NAME, domains: [NAME] }],
-        anchors: createTrustAnchors([rootPem]),
+        anchors: createTrustAnchors([chain.rootPem]),
         staging: false,
         served: { host: '127.0.0.1', port: 443, attempts: 3, delayMs: 5, timeoutMs: 100 },
       },
       {
         nginx,
-        log: createLogger({ name: 'test', level: 'debug', destination }),
+        log: captured.log,
         metrics,
         now: () => new Date(),
       },
@@ -82,7 +67,7 @@ describe('cert-sync install and rollback', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const leaf = (i: number) => leaves[i] as Leaf;
+  const leaf = (i: number) => chain.leaves[i] as Leaf;
   const live = () => readlink(join(dir, 'live', NAME));
 
   describe('#offer', () => {
@@ -185,8 +170,8 @@ describe('cert-sync install and rollback', () => {
       await applier.offer(NAME, leaf(0), 'store');
       const before = await live();
       nginx.calls.length = 0;
-      const result = await applier.offer(NAME, expired, 'store');
-      expect(result).toMatchObject({ result: 'refused', reason: 'expired', serial: expired.serial });
+      const result = await applier.offer(NAME, chain.expired, 'store');
+      expect(result).toMatchObject({ result: 'refused', reason: 'expired', serial: chain.expired.serial });
       expect(nginx.calls).toEqual([]);
       expect(await live()).toBe(before);
       expect(await counter(metrics.refusals)).toEqual([{ name: NAME, reason: 'expired', value: 1 }]);
@@ -194,7 +179,7 @@ describe('cert-sync install and rollback', () => {
         level: 'error',
         name: NAME,
         reason: 'expired',
-        serial: expired.serial,
+        serial: chain.expired.serial,
       });
       expect(applier.ledger.lastRefusal(NAME)).toMatchObject({ reason: 'expired', source: 'store' });
     });
@@ -206,7 +191,7 @@ describe('cert-sync install and rollback', () => {
         {
           dir,
           certs: [{ name: NAME, domains: [NAME] }],
-          anchors: createTrustAnchors([rootPem]),
+          anchors: createTrustAnchors([chain.rootPem]),
           staging: false,
           served: { host: '127.0.0.1', port: 443, attempts: 1, delayMs: 1, timeoutMs: 100 },
         },

@@ -1,35 +1,23 @@
 import { mkdir, mkdtemp, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { certSyncOptions } from '../../daemons/cert-sync/config.ts';
 import { type CertSync, createCertSync } from '../../daemons/cert-sync/daemon.ts';
 import { readLive } from '../../daemons/cert-sync/install.ts';
 import { createTrustAnchors } from '../../daemons/cert-sync/trust.ts';
 import { parseConfig } from '../../daemons/shared/config.ts';
-import { createLogger } from '../../daemons/shared/logger.ts';
 import { type CertStore, createCertStore, createFileStore } from '../../daemons/shared/store/index.ts';
-import type { LogLine } from '../helpers/app.ts';
-import {
-  type CertFactory,
-  certificateVersion,
-  createCertFactory,
-  createChain,
-  createFakeNginx,
-  type FakeNginx,
-  type Leaf,
-} from '../helpers/certs.ts';
+import { type CertChain, openCertChain } from '../helpers/cert-chain.ts';
+import { certificateVersion, createFakeNginx, type FakeNginx, type Leaf } from '../helpers/certs.ts';
+import { captureLogs, type LogLine } from '../helpers/logs.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const NAME = 'a.test';
 const SETTLE_MS = 100;
 
 describe('cert-sync and changes made by hand under live/', () => {
-  let factory: CertFactory;
-  let rootPem: string;
-  let leaves: Leaf[];
-  let expired: Leaf;
+  let chain: CertChain;
   let dir: string;
   let store: CertStore;
   let nginx: FakeNginx;
@@ -37,13 +25,11 @@ describe('cert-sync and changes made by hand under live/', () => {
   let certSync: CertSync;
 
   beforeAll(async () => {
-    factory = await createCertFactory();
-    const chain = await createChain(factory, 'Watch', [NAME], 3);
-    ({ rootPem, leaves, expired } = chain);
+    chain = await openCertChain('Watch', [NAME], 3);
   });
 
   afterAll(async () => {
-    await factory?.close();
+    await chain?.close();
   });
 
   beforeEach(async () => {
@@ -52,13 +38,8 @@ describe('cert-sync and changes made by hand under live/', () => {
     store = createCertStore(createFileStore(join(dir, 'store')));
     await store.publish(certificateVersion(leaf(0), [NAME]), undefined);
     nginx = createFakeNginx(tls);
-    logs = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as LogLine);
-        cb();
-      },
-    });
+    const captured = captureLogs('test');
+    logs = captured.logs;
     const { config } = parseConfig(
       certSyncOptions,
       [
@@ -78,8 +59,8 @@ describe('cert-sync and changes made by hand under live/', () => {
     certSync = createCertSync(config, {
       store,
       nginx,
-      log: createLogger({ name: 'test', level: 'debug', destination }),
-      anchors: createTrustAnchors([rootPem]),
+      log: captured.log,
+      anchors: createTrustAnchors([chain.rootPem]),
       settleMs: SETTLE_MS,
       servedCheck: { attempts: 2, delayMs: 5, timeoutMs: 100 },
     });
@@ -92,7 +73,7 @@ describe('cert-sync and changes made by hand under live/', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const leaf = (i: number) => leaves[i] as Leaf;
+  const leaf = (i: number) => chain.leaves[i] as Leaf;
   const tls = () => join(dir, 'tls');
   const liveDir = () => join(tls(), 'live', NAME);
   const reloads = () => nginx.calls.filter((c) => c === 'reload').length;
@@ -164,7 +145,7 @@ describe('cert-sync and changes made by hand under live/', () => {
   it('reverts an invalid certificate written through the link to the last good one', async () => {
     await settled();
     const before = reloads();
-    await drop(liveDir(), expired);
+    await drop(liveDir(), chain.expired);
 
     await waitFor(() => certSync.ledger.lastRefusal(NAME)?.reason === 'expired', 20_000, 'the refusal');
     await waitFor(
@@ -177,7 +158,7 @@ describe('cert-sync and changes made by hand under live/', () => {
     expect(nginx.served.get(NAME)?.serial).toBe(leaf(0).serial);
     expect(logs.find((l) => l.code === 'WSFLEET_CERT_REFUSED')).toMatchObject({
       reason: 'expired',
-      serial: expired.serial,
+      serial: chain.expired.serial,
       source: 'local',
     });
   });

@@ -9,13 +9,26 @@ import {
 } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ChallengeServer, createChallengeServer } from '../../daemons/renewer/challenge-server.ts';
-import { createResolver, type NameResolver, selfCheck } from '../../daemons/renewer/self-check.ts';
+import {
+  createResolver,
+  type NameResolver,
+  type SelfCheckOptions,
+  type SelfCheckResult,
+  selfCheck,
+} from '../../daemons/renewer/self-check.ts';
 import { createLogger } from '../../daemons/shared/logger.ts';
 import { freePort } from '../helpers/net.ts';
 import { type ChallTestSrv, startChallTestSrv } from '../helpers/pebble-challtestsrv.ts';
 
 const log = createLogger({ name: 'self-check-test', level: 'silent', destination: { write() {} } });
 const TIMEOUT_MS = 400;
+
+/** What the stand-in for another server answers. */
+interface Answer {
+  readonly status: number;
+  readonly headers?: Record<string, string>;
+  readonly body?: string;
+}
 
 describe('selfCheck', () => {
   let dns: ChallTestSrv;
@@ -44,13 +57,7 @@ describe('selfCheck', () => {
   }
 
   /** A plain HTTP server standing in for whatever else may answer on the name. */
-  async function otherServer(
-    handler: (headers: IncomingHttpHeaders) => {
-      status: number;
-      headers?: Record<string, string>;
-      body?: string;
-    },
-  ): Promise<number> {
+  async function otherServer(handler: (headers: IncomingHttpHeaders) => Answer): Promise<number> {
     const server: Server = createHttpServer((req, res) => {
       const answer = handler(req.headers);
       res.writeHead(answer.status, answer.headers);
@@ -66,6 +73,22 @@ describe('selfCheck', () => {
         }),
     );
     return (server.address() as AddressInfo).port;
+  }
+
+  /** selfCheck of `name` on `port`, through the test DNS server unless `using` says otherwise. */
+  function check(name: string, port: number, challenges: SelfCheckOptions['challenges'], using = resolver) {
+    return selfCheck({ name, port, challenges, resolver: using, timeoutMs: TIMEOUT_MS });
+  }
+
+  /** Checks `name`, which resolves to 127.0.0.1 where another server gives `answer`. */
+  async function checkAnsweredBy(
+    name: string,
+    answer: Answer,
+  ): Promise<{ port: number; result: SelfCheckResult }> {
+    await dns.addA(name, ['127.0.0.1']);
+    const port = await otherServer(() => answer);
+    const { server } = await challengeServer();
+    return { port, result: await check(name, port, server) };
   }
 
   /** Tracks probes so a test can see they are removed afterwards. */
@@ -91,7 +114,7 @@ describe('selfCheck', () => {
     await dns.addA('ok.test', ['127.0.0.1']);
     const { server, port } = await challengeServer();
     const { live, challenges } = tracking(server);
-    const result = await selfCheck({ name: 'ok.test', port, challenges, resolver, timeoutMs: TIMEOUT_MS });
+    const result = await check('ok.test', port, challenges);
     expect(result).toEqual({ ok: true, addresses: ['127.0.0.1'] });
     expect(live.size).toBe(0);
   });
@@ -99,13 +122,7 @@ describe('selfCheck', () => {
   it('checks AAAA addresses too', async () => {
     await dns.addAaaa('v6.test', ['::1']);
     const { server, port } = await challengeServer('::1');
-    const result = await selfCheck({
-      name: 'v6.test',
-      port,
-      challenges: server,
-      resolver,
-      timeoutMs: TIMEOUT_MS,
-    });
+    const result = await check('v6.test', port, server);
     expect(result).toEqual({ ok: true, addresses: ['::1'] });
   });
 
@@ -117,20 +134,14 @@ describe('selfCheck', () => {
       return { status: 404 };
     });
     const { server } = await challengeServer();
-    await selfCheck({ name: 'host.test', port, challenges: server, resolver, timeoutMs: TIMEOUT_MS });
+    await check('host.test', port, server);
     expect(seen).toEqual([`host.test:${port}`]);
   });
 
   describe('says where the path broke', () => {
     it('dns: the name has no A or AAAA record', async () => {
       const { server, port } = await challengeServer();
-      const result = await selfCheck({
-        name: 'none.test',
-        port,
-        challenges: server,
-        resolver,
-        timeoutMs: TIMEOUT_MS,
-      });
+      const result = await check('none.test', port, server);
       expect(result).toEqual({ ok: false, stage: 'dns', detail: 'none.test has no A or AAAA record' });
     });
 
@@ -142,13 +153,7 @@ describe('selfCheck', () => {
       const deaf = createResolver([`127.0.0.1:${silent.address().port}`], 200);
       const { server, port } = await challengeServer();
       const started = Date.now();
-      const result = await selfCheck({
-        name: 'ok.test',
-        port,
-        challenges: server,
-        resolver: deaf,
-        timeoutMs: TIMEOUT_MS,
-      });
+      const result = await check('ok.test', port, server, deaf);
       expect(result).toEqual({ ok: false, stage: 'dns', detail: 'DNS lookup of ok.test timed out' });
       expect(Date.now() - started).toBeLessThan(5_000);
     });
@@ -157,13 +162,7 @@ describe('selfCheck', () => {
       await dns.addA('refused.test', ['127.0.0.1']);
       const { server } = await challengeServer();
       const port = await freePort();
-      const result = await selfCheck({
-        name: 'refused.test',
-        port,
-        challenges: server,
-        resolver,
-        timeoutMs: TIMEOUT_MS,
-      });
+      const result = await check('refused.test', port, server);
       expect(result).toEqual({
         ok: false,
         stage: 'connect',
@@ -175,13 +174,7 @@ describe('selfCheck', () => {
     it('connect: one of several addresses does not lead here', async () => {
       await dns.addA('two.test', ['127.0.0.1', '127.0.0.2']);
       const { server, port } = await challengeServer('127.0.0.1');
-      const result = await selfCheck({
-        name: 'two.test',
-        port,
-        challenges: server,
-        resolver,
-        timeoutMs: TIMEOUT_MS,
-      });
+      const result = await check('two.test', port, server);
       expect(result).toMatchObject({ ok: false, stage: 'connect', address: '127.0.0.2' });
     });
 
@@ -198,13 +191,7 @@ describe('selfCheck', () => {
       const port = (tcp.address() as AddressInfo).port;
       const { server } = await challengeServer();
       const started = Date.now();
-      const result = await selfCheck({
-        name: 'silent.test',
-        port,
-        challenges: server,
-        resolver,
-        timeoutMs: TIMEOUT_MS,
-      });
+      const result = await check('silent.test', port, server);
       expect(result).toEqual({
         ok: false,
         stage: 'timeout',
@@ -215,19 +202,10 @@ describe('selfCheck', () => {
     });
 
     it('http: another server answers 404, naming its Server header', async () => {
-      await dns.addA('nginx.test', ['127.0.0.1']);
-      const port = await otherServer(() => ({
+      const { port, result } = await checkAnsweredBy('nginx.test', {
         status: 404,
         headers: { server: 'nginx/1.22.1' },
         body: 'Not Found',
-      }));
-      const { server } = await challengeServer();
-      const result = await selfCheck({
-        name: 'nginx.test',
-        port,
-        challenges: server,
-        resolver,
-        timeoutMs: TIMEOUT_MS,
       });
       expect(result).toEqual({
         ok: false,
@@ -241,29 +219,14 @@ describe('selfCheck', () => {
       await dns.addA('other-renewer.test', ['127.0.0.1']);
       const { port } = await challengeServer();
       const { server: ours } = await challengeServer();
-      const result = await selfCheck({
-        name: 'other-renewer.test',
-        port,
-        challenges: ours,
-        resolver,
-        timeoutMs: TIMEOUT_MS,
-      });
+      const result = await check('other-renewer.test', port, ours);
       expect(result).toMatchObject({ ok: false, stage: 'http', detail: `HTTP 404 from 127.0.0.1:${port}` });
     });
 
     it('http: a redirect is reported as a redirect, not followed', async () => {
-      await dns.addA('redirect.test', ['127.0.0.1']);
-      const port = await otherServer(() => ({
+      const { port, result } = await checkAnsweredBy('redirect.test', {
         status: 301,
         headers: { location: 'https://redirect.test/.well-known/acme-challenge/x' },
-      }));
-      const { server } = await challengeServer();
-      const result = await selfCheck({
-        name: 'redirect.test',
-        port,
-        challenges: server,
-        resolver,
-        timeoutMs: TIMEOUT_MS,
       });
       expect(result).toEqual({
         ok: false,
@@ -274,19 +237,10 @@ describe('selfCheck', () => {
     });
 
     it('mismatch: something answers 200 with another body', async () => {
-      await dns.addA('catchall.test', ['127.0.0.1']);
-      const port = await otherServer(() => ({
+      const { port, result } = await checkAnsweredBy('catchall.test', {
         status: 200,
         headers: { server: 'app' },
         body: '<html>welcome</html>',
-      }));
-      const { server } = await challengeServer();
-      const result = await selfCheck({
-        name: 'catchall.test',
-        port,
-        challenges: server,
-        resolver,
-        timeoutMs: TIMEOUT_MS,
       });
       expect(result).toMatchObject({ ok: false, stage: 'mismatch', address: '127.0.0.1' });
       expect(result.ok === false && result.detail).toBe(
@@ -300,7 +254,7 @@ describe('selfCheck', () => {
     const port = await otherServer(() => ({ status: 500 }));
     const { server } = await challengeServer();
     const { live, challenges } = tracking(server);
-    const result = await selfCheck({ name: 'fails.test', port, challenges, resolver, timeoutMs: TIMEOUT_MS });
+    const result = await check('fails.test', port, challenges);
     expect(result).toMatchObject({ ok: false, stage: 'http' });
     expect(live.size).toBe(0);
   });
