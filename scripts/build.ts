@@ -11,7 +11,7 @@ export const BUNDLE = `${ROOT}dist/wsfleet.js`;
 
 export async function build(): Promise<string> {
   await esbuild({
-    entryPoints: [`${ROOT}daemons/cli.ts`],
+    entryPoints: [`${ROOT}cli/wsfleet.ts`],
     outfile: BUNDLE,
     bundle: true,
     platform: 'node',

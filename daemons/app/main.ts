@@ -1,5 +1,5 @@
 /** `wsfleet app run`: reads flags and env, wires signals, runs the app daemon until stopped. */
-import type { Command } from '../cli.ts';
+import type { Command } from '../shared/command.ts';
 import { parseCommand } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createNotifier } from '../shared/notify.ts';

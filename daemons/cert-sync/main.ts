@@ -1,5 +1,5 @@
 /** `wsfleet cert-sync run`: reads flags and env, wires signals, keeps certificates in sync until stopped. */
-import type { Command } from '../cli.ts';
+import type { Command } from '../shared/command.ts';
 import { createNotifier } from '../shared/notify.ts';
 import { installShutdown } from '../shared/shutdown.ts';
 import { wireCertSync } from './wire.ts';

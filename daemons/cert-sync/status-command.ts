@@ -1,5 +1,5 @@
-import type { Command } from '../cli.ts';
 import { openCertStore } from '../shared/cert-options.ts';
+import type { Command } from '../shared/command.ts';
 import { jsonOption, parseCommand } from '../shared/config.ts';
 import { certSyncOptions } from './config.ts';
 import { liveNames } from './install.ts';

@@ -2,7 +2,7 @@
  * `wsfleet cert-sync sync`: one full sync, the daemon's own code path, then exit: 0 when every
  * certificate is installed (and served) or already current, 1 otherwise, 78 for bad flags.
  */
-import type { Command } from '../cli.ts';
+import type { Command } from '../shared/command.ts';
 import { EXIT } from '../shared/errors.ts';
 import type { CertOutcome } from './sync.ts';
 import { wireCertSync } from './wire.ts';

@@ -1,5 +1,5 @@
 /** `wsfleet renewer run`: reads flags and env, wires signals, runs the renewer until stopped. */
-import type { Command } from '../cli.ts';
+import type { Command } from '../shared/command.ts';
 import { parseCommand } from '../shared/config.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';

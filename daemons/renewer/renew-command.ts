@@ -5,7 +5,7 @@
  * every named certificate is in the store (or, with --dry-run, every check passed).
  */
 import { z } from 'zod';
-import type { Command } from '../cli.ts';
+import type { Command } from '../shared/command.ts';
 import { option, parseCommand } from '../shared/config.ts';
 import { ConfigError, EXIT } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';

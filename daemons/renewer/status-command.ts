@@ -1,5 +1,5 @@
 /** `wsfleet renewer status [--json]`: each certificate as the store has it. */
-import type { Command } from '../cli.ts';
+import type { Command } from '../shared/command.ts';
 import { jsonOption, parseCommand } from '../shared/config.ts';
 import { openCertStore, renewerOptions, storeOptions } from './config.ts';
 import { formatStatus, readStatus } from './status.ts';

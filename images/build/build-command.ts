@@ -1,6 +1,6 @@
 /** `wsfleet images build <app|renewer> [--target gce|dry-run|local] [--var k=v]…` */
 import { join } from 'node:path';
-import type { Command } from '../../daemons/cli.ts';
+import type { Command } from '../../daemons/shared/command.ts';
 import { helpText, wantsHelp } from '../../daemons/shared/config.ts';
 import { EXIT } from '../../daemons/shared/errors.ts';
 import { buildImage } from './build-image.ts';

@@ -1,5 +1,5 @@
 /** `wsfleet images validate`: packer fmt -check and packer validate of both image templates. */
-import type { Command } from '../../daemons/cli.ts';
+import type { Command } from '../../daemons/shared/command.ts';
 import { parseCommand } from '../../daemons/shared/config.ts';
 import { EXIT } from '../../daemons/shared/errors.ts';
 import { validateOptions } from './config.ts';

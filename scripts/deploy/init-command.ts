@@ -1,6 +1,6 @@
 /** `wsfleet init`: writes a commented fleet config to start from. */
 import { access, writeFile } from 'node:fs/promises';
-import type { Command } from '../../daemons/cli.ts';
+import type { Command } from '../../daemons/shared/command.ts';
 import { parseCommand } from '../../daemons/shared/config.ts';
 import { EXIT } from '../../daemons/shared/errors.ts';
 import { type Io, processIo } from './command-io.ts';

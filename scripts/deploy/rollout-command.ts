@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from '../../daemons/cli.ts';
+import type { Command } from '../../daemons/shared/command.ts';
 import { EXIT } from '../../daemons/shared/errors.ts';
 import { type Rollout, rolloutOf } from './checks.ts';
 import { type Io, openFleet, processIo, reportFailures } from './command-io.ts';

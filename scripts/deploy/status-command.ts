@@ -3,7 +3,7 @@
  * each template pins, and the certificate the load balancer serves for each name with its expiry.
  * Exit 0 when every VM is healthy and every certificate is served; 1 otherwise.
  */
-import type { Command } from '../../daemons/cli.ts';
+import type { Command } from '../../daemons/shared/command.ts';
 import { EXIT } from '../../daemons/shared/errors.ts';
 import { type Io, openFleet, processIo, reportFailures } from './command-io.ts';
 import { statusOptions } from './deploy-options.ts';

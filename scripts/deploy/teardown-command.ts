@@ -6,7 +6,7 @@
  * a rebuild, and Let's Encrypt's weekly limit is not spent again. Kept, the bucket loses the
  * fleet's bindings, whose accounts are deleted.
  */
-import type { Command } from '../../daemons/cli.ts';
+import type { Command } from '../../daemons/shared/command.ts';
 import { EXIT } from '../../daemons/shared/errors.ts';
 import { type Io, openFleet, processIo, reportFailures } from './command-io.ts';
 import { teardownOptions } from './deploy-options.ts';

@@ -1,7 +1,7 @@
 /** `wsfleet lab up | down | status | forward`: the whole cluster on this machine. */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { Command } from '../../daemons/cli.ts';
+import type { Command } from '../../daemons/shared/command.ts';
 import { parseCommand } from '../../daemons/shared/config.ts';
 import { EXIT, WsfleetError } from '../../daemons/shared/errors.ts';
 import { buildLocalImage } from '../../images/build/local-build.ts';

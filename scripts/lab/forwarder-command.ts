@@ -7,7 +7,7 @@
  */
 import { connect, createServer, Server, type Socket } from 'node:net';
 import { z } from 'zod';
-import type { Command } from '../../daemons/cli.ts';
+import type { Command } from '../../daemons/shared/command.ts';
 import { parseCommand } from '../../daemons/shared/config.ts';
 import { EXIT } from '../../daemons/shared/errors.ts';
 

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { Command } from '../../../daemons/cli.ts';
+import type { Command } from '../../../daemons/shared/command.ts';
 import { option, parseCommand, schemas } from '../../../daemons/shared/config.ts';
 import { createLogger } from '../../../daemons/shared/logger.ts';
 import { installShutdown } from '../../../daemons/shared/shutdown.ts';

@@ -1,11 +1,11 @@
 /**
- * `wsfleet`: one CLI, a subcommand per daemon and per job. Each command module is loaded only
- * when named, so `wsfleet app run` never loads the renewer's dependencies.
+ * `wsfleet`: one CLI, a subcommand per daemon and per job. The entry point sits above every part
+ * of the product (daemons, images, deploy, lab): it imports them, none of them imports it. Each
+ * command module is loaded only when named, so `wsfleet app run` never loads the renewer's
+ * dependencies.
  */
-import { ConfigError, EXIT } from './shared/errors.ts';
-
-/** A command returns its exit code, or undefined when it keeps running until a signal. */
-export type Command = (argv: readonly string[], env: NodeJS.ProcessEnv) => Promise<number | undefined>;
+import type { Command } from '../daemons/shared/command.ts';
+import { ConfigError, EXIT } from '../daemons/shared/errors.ts';
 
 interface Entry {
   readonly summary: string;
@@ -15,36 +15,36 @@ interface Entry {
 const COMMANDS: Record<string, Entry> = {
   'app run': {
     summary: 'Run the WebSocket channel server',
-    load: async () => (await import('./app/main.ts')).run,
+    load: async () => (await import('../daemons/app/main.ts')).run,
   },
   'renewer run': {
     summary: 'Run the ACME renewer daemon',
-    load: async () => (await import('./renewer/main.ts')).run,
+    load: async () => (await import('../daemons/renewer/main.ts')).run,
   },
   'renewer renew': {
     summary: 'Renew certificates now (through the running daemon, or by itself)',
-    load: async () => (await import('./renewer/renew-command.ts')).run,
+    load: async () => (await import('../daemons/renewer/renew-command.ts')).run,
   },
   'renewer status': {
     summary: 'Show each certificate in the store: names, serial, validity, next renewal, last error',
-    load: async () => (await import('./renewer/status-command.ts')).run,
+    load: async () => (await import('../daemons/renewer/status-command.ts')).run,
   },
   'cert-sync run': {
     summary:
       'Run the certificate sync daemon: install the store certificates for nginx and keep them current',
-    load: async () => (await import('./cert-sync/main.ts')).run,
+    load: async () => (await import('../daemons/cert-sync/main.ts')).run,
   },
   'cert-sync sync': {
     summary: 'Sync the certificates from the store once (exit 0: all installed or current)',
-    load: async () => (await import('./cert-sync/sync-command.ts')).run,
+    load: async () => (await import('../daemons/cert-sync/sync-command.ts')).run,
   },
   'cert-sync status': {
     summary: 'Show each certificate: installed, in the store, served by nginx, last sync and refusal',
-    load: async () => (await import('./cert-sync/status-command.ts')).run,
+    load: async () => (await import('../daemons/cert-sync/status-command.ts')).run,
   },
   'app token': {
     summary: 'Print a signed connection token for --token-secret',
-    load: async () => (await import('./app/token-command.ts')).run,
+    load: async () => (await import('../daemons/app/token-command.ts')).run,
   },
   'images build': {
     summary: 'Build the VM image of a role (app or renewer) with packer, or dry-run it here',
