@@ -44,13 +44,32 @@ export async function scannerIds(): Promise<Set<string>> {
   return ids;
 }
 
+/**
+ * A check of the server that testssl skipped because its own openssl lacks something: it writes
+ * these under the check's own id, as WARN, naming its local openssl ("not tested due to lack of
+ * local support", "$OPENSSL lacks zlib support", "RC4 ciphers not supported by local OpenSSL").
+ * A connection or handshake that failed is about the server and does not match.
+ */
+const LOCAL_LACK = [
+  /\black of local support\b/i,
+  /\bnot supported by local openssl\b/i,
+  /\blocal ciphers only\b/i,
+  /\bopenssl\S*\s+(?:lacks|does not support|doesn't support|doesn't have|cannot test)\b/i,
+];
+
+/** Whether a finding is about the scanning machine rather than the server. */
+export function aboutScanner(finding: Finding, scannerIds: ReadonlySet<string>): boolean {
+  if (scannerIds.has(finding.id)) return true;
+  return finding.severity === 'WARN' && LOCAL_LACK.some((re) => re.test(finding.finding));
+}
+
 /** Splits the findings into those about the server and those about the scanning machine. */
 export function splitFindings(
   findings: readonly Finding[],
-  scanner: ReadonlySet<string>,
+  scannerIds: ReadonlySet<string>,
 ): { server: Finding[]; scanner: Finding[] } {
   return {
-    server: findings.filter((f) => !scanner.has(f.id)),
-    scanner: findings.filter((f) => scanner.has(f.id)),
+    server: findings.filter((f) => !aboutScanner(f, scannerIds)),
+    scanner: findings.filter((f) => aboutScanner(f, scannerIds)),
   };
 }

@@ -43,4 +43,30 @@ describe('testssl findings', () => {
     expect(split.scanner.map((f) => f.id)).toEqual(['engine_problem']);
     expect(split.server.map((f) => f.id)).toEqual(['BREACH', 'scanProblem', 'TLS1_3']);
   });
+
+  it.each([
+    ['CRIME_TLS', 'CRIME, TLS: Not tested. /usr/bin/openssl lacks zlib support'],
+    ['RC4', 'RC4 ciphers not supported by local OpenSSL (/usr/bin/openssl)'],
+    ['cipher-tls1_2_xc013', 'not tested due to lack of local support'],
+    ['fallback_SCSV', '/usr/bin/openssl lacks TLS_FALLBACK_SCSV support'],
+    ['NPN', "not tested /usr/bin/openssl doesn't support NPN/SPDY"],
+    ['secure_client_renego', 'your /usr/bin/openssl cannot test this secure renegotiation vulnerability'],
+  ])('sets apart a check of %s skipped for lack of local openssl support', (id, finding) => {
+    const split = splitFindings([{ id, severity: 'WARN', finding }], new Set());
+    expect(split.scanner).toHaveLength(1);
+    expect(split.server).toEqual([]);
+  });
+
+  it.each([
+    ['clientProblem1', 'WARN', 'Your OpenSSL cannot connect to 127.0.0.1:443.'],
+    ['secure_renego', 'WARN', "OpenSSL handshake didn't succeed"],
+    ['RC4', 'HIGH', 'VULNERABLE (NOT ok): TLS_ECDHE_RSA_WITH_RC4_128_SHA, not supported by local OpenSSL'],
+    ['scanProblem', 'FATAL', 'lack of local support'],
+  ])(
+    'keeps %s (%s) about the server: a failed connection, or a finding that is not a skipped check',
+    (id, severity, finding) => {
+      const split = splitFindings([{ id, severity, finding }], new Set());
+      expect(split.server).toHaveLength(1);
+    },
+  );
 });
