@@ -27,6 +27,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The tests run against whatever Debian serves today: say which versions, so that a failure after
+# a point release reads as one.
+echo "setup: tool versions"
+dpkg-query -W -f='  ${Package} ${Version}\n' "${packages[@]}"
+
 # The packaged redis-server starts a system instance on 6379; the tests start their own on free
 # ports and need nothing from it.
 echo "setup: npm ci"
