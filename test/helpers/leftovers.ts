@@ -6,7 +6,7 @@
  * mount that was not there before, is a leftover: listed, removed where it can be, and the run
  * fails.
  */
-import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -98,6 +98,8 @@ async function listTree(dir: string, prefix = ''): Promise<string[]> {
  */
 export async function guardRun(label: string): Promise<RunGuard> {
   const tmp = await mkdtemp(join(tmpdir(), `wsfleet-${label}-run-`));
+  // As /tmp is: tests run children as other users (nobody), who must reach their own folders.
+  await chmod(tmp, 0o1777);
   const id = `${label}-${process.pid}-${Date.now()}`;
   const before = await snapshot();
   process.env.TMPDIR = tmp;

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { guardRun, markedProcesses, RUN_MARKER } from '../helpers/leftovers.ts';
@@ -20,6 +20,8 @@ describe('guardRun', () => {
   it('lists the files and processes a run leaves, then removes them', async () => {
     const guard = await guardRun('unit');
     expect(process.env.TMPDIR).toBe(guard.tmp);
+    // Like /tmp: open to the other users tests run children as, sticky.
+    expect((await stat(guard.tmp)).mode & 0o7777).toBe(0o1777);
     await mkdir(join(guard.tmp, 'wsfleet-deploy-x'));
     await writeFile(join(guard.tmp, 'wsfleet-deploy-x', 'user-data'), '#cloud-config\n');
     const child = spawn('sleep', ['60'], { stdio: 'ignore' });
