@@ -104,6 +104,9 @@ export async function guardRun(label: string): Promise<RunGuard> {
   const before = await snapshot();
   process.env.TMPDIR = tmp;
   process.env[RUN_MARKER] = id;
+  // Children run under tsx would keep its compile cache in TMPDIR (tsx-<uid>/): a folder removed
+  // at the end of the run keeps nothing for the next one, so no cache is written at all.
+  process.env.TSX_DISABLE_CACHE = '1';
   return {
     tmp,
     async finish(settleMs = 10_000) {

@@ -111,6 +111,9 @@ describe('nginx TLS as testssl sees it', () => {
       ],
       { reject: false, stdin: 'ignore', all: true, timeout: 220_000 },
     );
+    // A scan cut short says so in its JSON ("scanTime": "Scan interrupted"): say why instead.
+    if (result.timedOut)
+      throw new Error(`testssl did not finish in 220 s: ${result.all?.slice(-2_000) ?? ''}`);
     const text = await readFile(jsonFile, 'utf8').catch((err: unknown) => {
       throw new Error(
         `testssl wrote no JSON (exit ${result.exitCode}): ${result.all ?? result.stdout.slice(-2_000)}`,

@@ -6,11 +6,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { guardRun, markedProcesses, RUN_MARKER } from '../helpers/leftovers.ts';
 
 describe('guardRun', () => {
-  const saved = { tmp: process.env.TMPDIR, marker: process.env[RUN_MARKER] };
+  const saved = {
+    tmp: process.env.TMPDIR,
+    marker: process.env[RUN_MARKER],
+    tsx: process.env.TSX_DISABLE_CACHE,
+  };
   afterEach(() => {
     for (const [key, value] of [
       ['TMPDIR', saved.tmp],
       [RUN_MARKER, saved.marker],
+      ['TSX_DISABLE_CACHE', saved.tsx],
     ] as const) {
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
