@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Position } from './broker.ts';
 import type { AppConfig } from './config.ts';
 import { demoPage } from './demo-page.ts';
+import { exceedsDepth, MAX_DATA_DEPTH } from './json-depth.ts';
 import type { AppMetrics } from './metrics.ts';
 import { isValidChannel } from './protocol.ts';
 
@@ -62,6 +63,10 @@ async function publishApi(req: IncomingMessage, res: ServerResponse, ctx: HttpCo
   }
   if (data === undefined) {
     apiError(res, 400, 'bad_request', '"data" is required');
+    return;
+  }
+  if (exceedsDepth(data, MAX_DATA_DEPTH)) {
+    apiError(res, 400, 'data_too_deep', `"data" may nest at most ${MAX_DATA_DEPTH} levels deep`);
     return;
   }
   try {

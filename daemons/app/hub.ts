@@ -70,7 +70,15 @@ export class Hub implements BrokerListener {
     const sessions = this.dirty;
     this.dirty = [];
     for (const session of sessions) {
-      const queued = session.flush();
+      let queued: number;
+      try {
+        queued = session.flush();
+      } catch (err) {
+        // One socket that fails to take a write must not keep the rest of the tick from theirs.
+        this.opts.log.error({ err, session: session.id }, 'flush failed; closing the connection');
+        session.ws.terminate();
+        continue;
+      }
       if (queued > this.opts.maxSendBufferBytes) this.opts.onSlowConsumer(session, queued);
     }
   };

@@ -4,6 +4,7 @@
  * server → client: welcome, subscribed, unsubscribed, ack, pong, message, error.
  * README "Protocol" documents every field; this file is the one parser of client frames.
  */
+import { exceedsDepth, MAX_DATA_DEPTH } from './json-depth.ts';
 
 /** Error codes in `{"op":"error"}` frames (README lists them; a test keeps both in step). */
 export const PROTOCOL_ERRORS = {
@@ -15,6 +16,7 @@ export const PROTOCOL_ERRORS = {
   rate_limited: 'Too many frames; this one was dropped. Slow down.',
   too_many_channels: 'The connection already has as many subscriptions as allowed.',
   forbidden: 'The connection token does not allow this channel.',
+  data_too_deep: `The publication's "data" nests deeper than ${MAX_DATA_DEPTH} levels.`,
   publish_failed: 'The publication could not be made durable; it was not delivered. Retry.',
   publish_disabled: 'Clients may not publish on this node.',
   subscribe_failed: 'The broker could not be reached to set up the subscription. Retry.',
@@ -79,6 +81,9 @@ export function parseClientFrame(text: string): ParseResult {
       if (f.op === 'unsubscribe') return { ok: true, value: { op: 'unsubscribe', ...base } };
       if (f.op === 'publish') {
         if (!('data' in f) || f.data === undefined) return fail('bad_frame', 'publish needs "data"', id);
+        if (exceedsDepth(f.data, MAX_DATA_DEPTH)) {
+          return fail('data_too_deep', `"data" may nest at most ${MAX_DATA_DEPTH} levels deep`, id);
+        }
         return { ok: true, value: { op: 'publish', ...base, data: JSON.stringify(f.data) } };
       }
       const since = f.since;

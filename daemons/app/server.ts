@@ -53,6 +53,20 @@ export interface App {
   health(): { healthy: boolean; reason: string };
 }
 
+type HandlerSite = 'upgrade' | 'message' | 'subscribe' | 'publish' | 'http';
+
+/**
+ * The request target as sent, split without `new URL` (which throws on targets such as `//`):
+ * the path is compared byte for byte, the query only read for a token.
+ */
+export function parseTarget(raw: string | undefined): { path: string; query: URLSearchParams } {
+  const target = raw ?? '/';
+  const mark = target.indexOf('?');
+  return mark < 0
+    ? { path: target, query: new URLSearchParams() }
+    : { path: target.slice(0, mark), query: new URLSearchParams(target.slice(mark + 1)) };
+}
+
 function rejectUpgrade(socket: Duplex, status: number, reason: string, text: string): void {
   const body = `${text}\n`;
   socket.end(
@@ -133,10 +147,30 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     session.reply({ op: 'error', code, message, ...extra });
   }
 
+  /**
+   * The error boundary: a handler that throws on input of one client costs that client its
+   * request or connection, never the process. Counted by where it happened, logged once.
+   */
+  function handlerFailed(where: HandlerSite, err: unknown, session?: Session): void {
+    metrics.handlerErrors.inc({ where });
+    log.error({ err, where, session: session?.id }, 'handler failed; closed that one request or connection');
+  }
+
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/ws') {
+    try {
+      upgrade(req, socket, head);
+    } catch (err) {
+      handlerFailed('upgrade', err);
+      if (socket.writable && !socket.writableEnded)
+        rejectUpgrade(socket, 500, 'Internal Server Error', 'internal error');
+      else socket.destroy();
+    }
+  }
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const target = parseTarget(req.url);
+    if (target.path !== '/ws') {
       metrics.rejected.inc({ reason: 'not_found' });
       rejectUpgrade(socket, 404, 'Not Found', 'WebSocket endpoint is /ws');
       return;
@@ -165,7 +199,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
           .map((p) => p.trim())
           .filter((p) => p !== ''),
       );
-      const token = tokenFromRequest(url, offered);
+      const token = tokenFromRequest(target.query, offered);
       const result =
         token === undefined
           ? ({ ok: false, reason: 'no token' } as const)
@@ -235,6 +269,25 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
     const session = sessions.get(this);
     if (session === undefined) return;
+    try {
+      handleFrame(session, data, isBinary);
+    } catch (err) {
+      failSession(session, 'message', err);
+    }
+  }
+
+  /** Our fault, not the client's: 1011, and the node carries on. */
+  function failSession(session: Session, where: HandlerSite, err: unknown): void {
+    handlerFailed(where, err, session);
+    metrics.disconnects.inc({ reason: 'internal_error' });
+    try {
+      session.ws.close(1011, 'internal error');
+    } catch {
+      session.ws.terminate();
+    }
+  }
+
+  function handleFrame(session: Session, data: RawData, isBinary: boolean): void {
     metrics.framesReceived.inc();
     if (!take(session.bucket, config.rateLimit, config.rateBurst, Date.now())) {
       // One error frame per burst of dropped frames, so a flood cannot make us write a flood.
@@ -263,7 +316,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
         session.reply({ op: 'pong', ...withId });
         return;
       case 'subscribe':
-        void hub.subscribe(session, op);
+        hub.subscribe(session, op).catch((err: unknown) => failSession(session, 'subscribe', err));
         return;
       case 'unsubscribe':
         hub.unsubscribe(session, op.channel, op.id);
@@ -280,21 +333,24 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
           });
           return;
         }
-        hub.publish(op.channel, op.data).then(
-          (position) => {
-            metrics.published.inc({ source: 'ws' });
-            if (op.id !== undefined)
-              session.reply({ op: 'ack', id: op.id, channel: op.channel, offset: position.offset });
-          },
-          (err: unknown) => {
-            metrics.publishFailures.inc({ source: 'ws' });
-            log.warn({ err, channel: op.channel, session: session.id }, 'publish failed');
-            protocolError(session, 'publish_failed', 'publication could not be made durable; retry', {
-              channel: op.channel,
-              ...withId,
-            });
-          },
-        );
+        hub
+          .publish(op.channel, op.data)
+          .then(
+            (position) => {
+              metrics.published.inc({ source: 'ws' });
+              if (op.id !== undefined)
+                session.reply({ op: 'ack', id: op.id, channel: op.channel, offset: position.offset });
+            },
+            (err: unknown) => {
+              metrics.publishFailures.inc({ source: 'ws' });
+              log.warn({ err, channel: op.channel, session: session.id }, 'publish failed');
+              protocolError(session, 'publish_failed', 'publication could not be made durable; retry', {
+                channel: op.channel,
+                ...withId,
+              });
+            },
+          )
+          .catch((err: unknown) => failSession(session, 'publish', err));
         return;
       }
     }
@@ -351,7 +407,13 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       await broker.start(listener);
       metrics.brokerUp.set(broker.healthy() ? 1 : 0);
       const srv = createServer((req: IncomingMessage, res: ServerResponse) => {
-        handleHttp(req, res, { config, metrics, health, log, publish: (c, d) => hub.publish(c, d) });
+        try {
+          handleHttp(req, res, { config, metrics, health, log, publish: (c, d) => hub.publish(c, d) });
+        } catch (err) {
+          handlerFailed('http', err);
+          if (res.headersSent) res.destroy();
+          else res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error\n');
+        }
       });
       srv.on('upgrade', onUpgrade);
       srv.on('clientError', (_err, socket) => socket.destroy());

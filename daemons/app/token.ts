@@ -86,8 +86,8 @@ export const TOKEN_PROTOCOL_PREFIX = 'wsfleet-token.';
 export const PROTOCOL = 'wsfleet';
 
 /** The token from `?token=` or a `wsfleet-token.<token>` subprotocol, if any. */
-export function tokenFromRequest(url: URL, protocols: ReadonlySet<string>): string | undefined {
-  const fromQuery = url.searchParams.get('token');
+export function tokenFromRequest(query: URLSearchParams, protocols: ReadonlySet<string>): string | undefined {
+  const fromQuery = query.get('token');
   if (fromQuery) return fromQuery;
   for (const p of protocols)
     if (p.startsWith(TOKEN_PROTOCOL_PREFIX)) return p.slice(TOKEN_PROTOCOL_PREFIX.length);
