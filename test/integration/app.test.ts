@@ -79,10 +79,16 @@ describe('app daemon', () => {
     it('resumes a subscription from an offset without loss or duplicates', async () => {
       const app = await start();
       const pub = await client(app.url);
+      const watcher = await client(app.url);
+      watcher.send({ op: 'subscribe', channel: 'r' });
+      const first = await watcher.next(op('subscribed'));
       for (let i = 1; i <= 5; i++) pub.send({ op: 'publish', channel: 'r', data: i, id: i });
       for (let i = 1; i <= 5; i++) await pub.next(op('ack'));
       const sub = await client(app.url);
-      sub.send({ op: 'subscribe', channel: 'r', since: 2 });
+      // A resume names the epoch its offset belongs to; without it the offset means nothing.
+      sub.send({ op: 'subscribe', channel: 'r', since: 2, id: 'no-epoch' });
+      expect(await sub.next(op('error'))).toMatchObject({ code: 'bad_frame', id: 'no-epoch' });
+      sub.send({ op: 'subscribe', channel: 'r', since: 2, epoch: first.epoch });
       const subscribed = await sub.next(op('subscribed'));
       expect(subscribed).toMatchObject({ recovered: true, offset: 2 });
       pub.send({ op: 'publish', channel: 'r', data: 6 });
@@ -96,10 +102,13 @@ describe('app daemon', () => {
     });
 
     it.each([
-      ['too old for the bounded history', { since: 1 }, 'too_old'],
-      ['from another epoch', { since: 9, epoch: 'gone' }, 'epoch_changed'],
-    ])('tells a client resuming %s that it missed messages', async (_name, position, reason) => {
+      ['too old for the bounded history', (epoch: string) => ({ since: 1, epoch }), 'too_old'],
+      ['from another epoch', () => ({ since: 9, epoch: 'gone' }), 'epoch_changed'],
+    ])('tells a client resuming %s that it missed messages', async (_name, resumeFrom, reason) => {
       const app = await start(['--history-size', '3']);
+      const watcher = await client(app.url);
+      watcher.send({ op: 'subscribe', channel: 'h' });
+      const position = resumeFrom(String((await watcher.next(op('subscribed'))).epoch));
       const pub = await client(app.url);
       for (let i = 1; i <= 10; i++) pub.send({ op: 'publish', channel: 'h', data: i, id: i });
       for (let i = 1; i <= 10; i++) await pub.next(op('ack'));
