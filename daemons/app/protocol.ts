@@ -94,6 +94,11 @@ export function parseClientFrame(text: string): ParseResult {
       if (epoch !== undefined && !(typeof epoch === 'string' && epoch.length <= 64)) {
         return fail('bad_frame', '"epoch" must be a string', id);
       }
+      // An offset means something only in its epoch: without it a resume could cross an epoch
+      // (history lost, offsets restarted) and skip what the new epoch published.
+      if (since !== undefined && epoch === undefined) {
+        return fail('bad_frame', '"since" needs the "epoch" it came with', id);
+      }
       return {
         ok: true,
         value: {
