@@ -1,6 +1,7 @@
 /**
- * HTTP on the app's port: GET /healthz (the load balancer's health check), GET /metrics,
- * POST /api/publish for backends, GET / the demo page.
+ * HTTP on the app's port: GET /livez (the process serves: what autohealing checks), GET /readyz
+ * (the node can publish and deliver: what the load balancer checks; /healthz is its alias),
+ * GET /metrics, POST /api/publish for backends, GET / the demo page.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,6 +10,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Position } from './broker.ts';
 import type { AppConfig } from './config.ts';
 import { demoPage } from './demo-page.ts';
+import type { Health } from './health.ts';
 import { exceedsDepth, MAX_DATA_DEPTH } from './json-depth.ts';
 import type { AppMetrics } from './metrics.ts';
 import { isValidChannel } from './protocol.ts';
@@ -17,7 +19,7 @@ export interface HttpContext {
   readonly config: AppConfig;
   readonly metrics: AppMetrics;
   readonly log: Logger;
-  readonly health: () => { healthy: boolean; reason: string };
+  readonly health: () => Health;
   readonly publish: (channel: string, data: string) => Promise<Position>;
 }
 
@@ -90,10 +92,19 @@ export function handleHttp(req: IncomingMessage, res: ServerResponse, ctx: HttpC
     else res.destroy();
   };
   switch (route) {
+    case 'GET /livez':
+    case 'HEAD /livez':
+      // Answering at all is the whole check: a node that waits for Redis or drains is alive,
+      // and replacing it would not help.
+      sendJson(res, 200, { status: 'live' });
+      return;
+    case 'GET /readyz':
+    case 'HEAD /readyz':
     case 'GET /healthz':
     case 'HEAD /healthz': {
-      const { healthy, reason } = ctx.health();
-      sendText(res, healthy ? 200 : 503, `${reason}\n`);
+      const { ready, reasons } = ctx.health();
+      if (ready) sendJson(res, 200, { status: 'ready' });
+      else sendJson(res, 503, { status: 'unready', reasons });
       return;
     }
     case 'GET /metrics':
@@ -118,7 +129,7 @@ export function handleHttp(req: IncomingMessage, res: ServerResponse, ctx: HttpC
       return;
     }
     default:
-      if (path === '/api/publish' || path === '/healthz' || path === '/metrics') {
+      if (['/api/publish', '/healthz', '/livez', '/readyz', '/metrics'].includes(path ?? '')) {
         sendText(res, 405, 'method not allowed\n');
         return;
       }

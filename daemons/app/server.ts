@@ -2,7 +2,7 @@
  * The app daemon, built apart from running it: `createApp(config, deps)` returns
  * `{ start(), close() }`; only main.ts reads flags and handles signals.
  *
- * One port serves the WebSocket endpoint /ws and HTTP: /healthz, /metrics, POST /api/publish
+ * One port serves the WebSocket endpoint /ws and HTTP: /livez, /readyz (alias /healthz), /metrics, POST /api/publish
  * and the demo page at /.
  */
 import { randomBytes } from 'node:crypto';
@@ -15,6 +15,7 @@ import type { Logger } from '../shared/logger.ts';
 import { VERSION } from '../shared/version.ts';
 import type { Broker } from './broker.ts';
 import type { AppConfig } from './config.ts';
+import { type Health, readiness } from './health.ts';
 import { handleHttp } from './http-api.ts';
 import { Hub } from './hub.ts';
 import { createMemoryBroker } from './memory-broker.ts';
@@ -38,19 +39,19 @@ export interface AppDeps {
   /** Defaults to Redis with --redis-url, else the in-memory broker. */
   readonly broker?: Broker;
   readonly metrics?: AppMetrics;
-  /** Told when the daemon's health (as /healthz reports it) changes. */
-  readonly onHealth?: (healthy: boolean, reason: string) => void;
+  /** Told when the daemon's readiness (as /readyz reports it) changes. */
+  readonly onHealth?: (ready: boolean, reason: string) => void;
 }
 
 export interface App {
   /** Listens; resolves once the broker is connected and the port accepts connections. */
   start(): Promise<AddressInfo>;
-  /** Drains (healthz 503, upgrades refused, clients closed with 1012 over the drain window), then releases everything. Idempotent. */
+  /** Drains (readyz 503, upgrades refused, clients closed with 1012 over the drain window), then releases everything. Idempotent. */
   close(): Promise<void>;
   readonly metrics: AppMetrics;
   /** Open connections. */
   readonly connections: number;
-  health(): { healthy: boolean; reason: string };
+  health(): Health;
 }
 
 type HandlerSite = 'upgrade' | 'message' | 'subscribe' | 'publish' | 'http';
@@ -113,7 +114,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       if (closing !== undefined) return;
       log.info({ brokerUp: up }, up ? 'broker reachable' : 'broker unreachable');
       const h = health();
-      deps.onHealth?.(h.healthy, h.reason);
+      deps.onHealth?.(h.ready, h.reasons.join(', ') || 'serving');
     },
   };
 
@@ -131,10 +132,9 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     },
   });
 
-  function health(): { healthy: boolean; reason: string } {
-    if (draining) return { healthy: false, reason: 'draining' };
-    if (!broker.healthy()) return { healthy: false, reason: 'broker unreachable' };
-    return { healthy: true, reason: 'serving' };
+  function health(): Health {
+    // Once closing, the broker's going away is part of the drain, not a second reason.
+    return readiness({ draining, brokerHealthy: draining || broker.healthy() });
   }
 
   function protocolError(

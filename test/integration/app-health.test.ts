@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type InProcessApp, startApp } from '../helpers/app.ts';
 import { type RedisServer, startRedis } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { connect } from '../helpers/ws-client.ts';
 
 async function probe(app: InProcessApp, path: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${app.http}${path}`);
@@ -47,8 +48,10 @@ describe('app health', () => {
   });
 
   it('stays live while draining, unready with the reason draining', async () => {
-    const app = await startApp(['--drain-seconds', '1']);
+    const app = await startApp(['--drain-seconds', '2']);
     apps.push(app);
+    // Clients to close, so the drain takes its window.
+    const clients = await Promise.all([...Array(10).keys()].map(() => connect(app.url)));
     const closing = app.close();
     expect(await probe(app, '/readyz')).toEqual({
       status: 503,
@@ -56,5 +59,6 @@ describe('app health', () => {
     });
     expect(await probe(app, '/livez')).toEqual({ status: 200, body: { status: 'live' } });
     await closing;
+    await Promise.all(clients.map((c) => c.close()));
   });
 });
