@@ -19,6 +19,8 @@ interface Subscriber {
   pos: number;
   /** Publications that arrived while the subscription was being set up; null once live. */
   pending: Publication[] | null;
+  /** A reset that happened while the subscription was being set up: it goes live from there. */
+  resetDuring?: { readonly position: Position; readonly reason: 'too_old' | 'epoch_changed' };
 }
 
 interface ChannelState {
@@ -118,7 +120,14 @@ export class Hub implements BrokerListener {
     state.epoch = position.epoch;
     state.offset = position.offset;
     for (const sub of state.subscribers.values()) {
-      if (sub.pending !== null) continue;
+      if (sub.pending !== null) {
+        // Its history read (or subscribe) may answer from before the loss: whatever it returns,
+        // the client is told it missed publications and goes live from the reset, with the
+        // publications that came after it. Held publications of the old epoch are void.
+        sub.pending = [];
+        sub.resetDuring = { position, reason };
+        continue;
+      }
       sub.pos = position.offset;
       sub.session.reply({
         op: 'subscribed',
@@ -191,6 +200,7 @@ export class Hub implements BrokerListener {
       return;
     }
     if (state.subscribers.get(session) !== sub) return;
+    if (this.liveAfterReset(state, sub, channel, withId)) return;
     if (req.since === undefined) {
       this.goLive(state, sub, channel, state.offset, { epoch: state.epoch, recovered: true, ...withId });
       return;
@@ -211,6 +221,7 @@ export class Hub implements BrokerListener {
       return;
     }
     if (state.subscribers.get(session) !== sub) return;
+    if (this.liveAfterReset(state, sub, channel, withId)) return;
     if (!history.recovered) {
       this.opts.metrics.recoveries.inc({ result: history.reason });
       this.goLive(state, sub, channel, state.offset, {
@@ -233,6 +244,25 @@ export class Hub implements BrokerListener {
     sub.pos = req.since;
     for (const publication of history.publications) this.deliverTo(sub, publication);
     this.release(sub);
+  }
+
+  /** When the channel was reset during set-up, goes live from the reset and says so. */
+  private liveAfterReset(
+    state: ChannelState,
+    sub: Subscriber,
+    channel: string,
+    withId: Record<string, unknown>,
+  ): boolean {
+    const reset = sub.resetDuring;
+    if (reset === undefined) return false;
+    sub.resetDuring = undefined;
+    this.opts.metrics.recoveries.inc({ result: reset.reason });
+    this.goLive(state, sub, channel, reset.position.offset, {
+      recovered: false,
+      reason: reset.reason,
+      ...withId,
+    });
+    return true;
   }
 
   /** Tells the client where it starts and lets it take live publications from there on. */
