@@ -13,7 +13,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { WsfleetError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Broker, BrokerListener, HistoryResult, Position, Publication } from './broker.ts';
-import { type HistoryLimits, newEpoch } from './memory-broker.ts';
+import { epochRetentionMs, type HistoryLimits, newEpoch } from './memory-broker.ts';
 import {
   entryOffset,
   entryPayload,
@@ -78,6 +78,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
   const { limits } = options;
   const log = options.log.child({ component: 'redis-broker' });
   const publishTimeoutMs = options.publishTimeoutMs ?? 2_000;
+  const retentionMs = epochRetentionMs(limits);
   const channels = new Map<string, ChannelState>();
   /** Scripts sent with EVAL on each connection since it last connected. */
   const loadedScripts = new Map<Redis, Set<string>>();
@@ -235,7 +236,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
 
   async function readPosition(conn: Redis, channel: string): Promise<Position> {
     const keys = [streamKey(channel), metaKey(channel)];
-    return toPosition(await evalScript(conn, POSITION, keys, [newEpoch(), limits.historyTtlMs]));
+    return toPosition(await evalScript(conn, POSITION, keys, [newEpoch(), retentionMs]));
   }
 
   function deliver(channel: string, state: ChannelState, offset: number, payload: Buffer): void {
@@ -428,11 +429,12 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       const keys = [streamKey(channel), metaKey(channel)];
       const args = [
         newEpoch(),
-        limits.historyTtlMs,
+        retentionMs,
         limits.historySize,
         PUBSUB_PREFIX + channel,
         JSON.stringify(channel),
         data,
+        limits.historyTtlMs,
       ];
       return guard(async () => toPosition(await evalScript(pub, PUBLISH, keys, args)), publishTimeoutMs);
     },

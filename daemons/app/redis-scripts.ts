@@ -31,18 +31,22 @@ if not epoch then
 end
 `;
 
-/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms, history size, pub/sub channel, channel JSON, data. */
+/**
+ * KEYS: stream, meta. ARGV: fresh epoch, epoch retention ms, history size, pub/sub channel,
+ * channel JSON, data, history ttl ms. The meta hash (epoch and counter) outlives the stream, so an
+ * idle channel whose history expired keeps numbering in its epoch.
+ */
 export const PUBLISH = script(`${EPOCH_LUA}
 local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
 local payload = '{"op":"message","channel":' .. ARGV[5] .. ',"data":' .. ARGV[6] .. ',"offset":' .. offset .. '}'
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '0-' .. offset, 'd', payload)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PUBLISH', ARGV[4], offset .. ':' .. epoch .. ':' .. payload)
 return {epoch, offset}
 `);
 
-/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms. Creating the epoch here keeps positions stable. */
+/** KEYS: stream, meta. ARGV: fresh epoch, epoch retention ms. Creating the epoch here keeps positions stable. */
 export const POSITION = script(`${EPOCH_LUA}
 return {epoch, redis.call('HGET', KEYS[2], 's') or '0'}
 `);

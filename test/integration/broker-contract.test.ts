@@ -207,6 +207,28 @@ describe.each([memoryBackend, redisBackend()])('$name broker', (backend) => {
     },
   );
 
+  it("keeps an idle channel's epoch and offsets once its history expires: too_old, not epoch_changed", async () => {
+    const { broker } = await open({ historySize: 100, historyTtlMs: 300 });
+    const channel = freshChannel('idle');
+    const [, last] = await publishMany(broker, channel, 2);
+    await waitFor(
+      async () => !(await broker.history(channel, 0, last?.epoch)).recovered,
+      WAIT_MS,
+      'the history to expire',
+    );
+    expect(await broker.history(channel, 0, last?.epoch)).toMatchObject({
+      recovered: false,
+      reason: 'too_old',
+      position: last,
+    });
+    expect(await broker.history(channel, 2, last?.epoch)).toEqual({
+      recovered: true,
+      position: last,
+      publications: [],
+    });
+    expect(await broker.publish(channel, '3')).toEqual({ epoch: last?.epoch, offset: 3 });
+  });
+
   it('reports epoch_changed for another epoch or for a since beyond the newest offset', async () => {
     const { broker } = await open();
     const channel = freshChannel('epoch');
