@@ -247,6 +247,44 @@ describe('Redis broker', () => {
       ]);
     });
 
+    it('moves the channel to a new epoch when Redis lost writes but kept the epoch (a failover), so reused offsets are not dropped', async () => {
+      const redis = await server();
+      const a = await node(redis.url);
+      const b = await node(redis.url);
+      const subscribed = await b.broker.subscribe(CHANNEL);
+      await Promise.all(range(1, 5).map((n) => a.broker.publish(CHANNEL, String(n))));
+      await waitFor(() => b.offsets().length === 5, WAIT_MS, 'five publications before the failover');
+
+      // A replica promoted without the last two writes: same epoch, counter at 3, entries 4 and 5 gone.
+      const admin = new Redis(redis.url);
+      try {
+        const stream = `wsfleet:{${CHANNEL}}:s`;
+        const kept = await admin.xrange(stream, '0-1', '0-3');
+        await admin.del(stream);
+        for (const [id, fields] of kept) await admin.xadd(stream, id, ...fields);
+        await admin.hset(`wsfleet:{${CHANNEL}}:m`, 's', '3');
+      } finally {
+        admin.disconnect();
+      }
+      const reused = await Promise.all(range(6, 8).map((n) => a.broker.publish(CHANNEL, String(n))));
+      expect(reused.map((p) => p.offset)).toEqual([4, 5, 6]);
+      expect(reused[0]?.epoch).toBe(subscribed.epoch);
+      await waitFor(() => b.events.some((e) => e.type === 'reset'), WAIT_MS, 'a reset on B');
+      const after = await a.broker.publish(CHANNEL, '9');
+      await waitFor(() => dataOf(b.events.at(-1)) === 9, WAIT_MS, 'the publication after the reset');
+
+      const reset = b.events.find((e) => e.type === 'reset');
+      expect(reset?.type === 'reset' && reset.position.epoch).not.toBe(subscribed.epoch);
+      expect(after.epoch).not.toBe(subscribed.epoch);
+      expect(reset?.type === 'reset' && reset.position.epoch).toBe(after.epoch);
+      // Nothing of the new epoch is lost: whatever followed the reset arrives in order.
+      const tail = b.events.slice(b.events.indexOf(reset as Event) + 1);
+      expect(tail.map(dataOf).at(-1)).toBe(9);
+      expect(tail.map((e) => e.type === 'publication' && e.offset)).toEqual(
+        range(after.offset - tail.length + 1, after.offset),
+      );
+    });
+
     it('resets subscribers to a new epoch when Redis restarts without persistence, then delivers on', async () => {
       const redis = await server({ appendonly: false });
       const a = await node(redis.url);
