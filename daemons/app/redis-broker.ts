@@ -23,6 +23,7 @@ import {
   PUBLISH,
   PUBSUB_PREFIX,
   parseLive,
+  ROTATE,
   type Script,
   streamKey,
   toPosition,
@@ -67,6 +68,8 @@ interface ChannelState {
   epoch: string | undefined;
   /** The newest offset handed to the listener, or covered by a reset. */
   lastOffset: number;
+  /** The payload handed on at `lastOffset` (undefined after a reset): checked against Redis on sync. */
+  lastPayload: Buffer | undefined;
   /** Live messages held while the channel syncs from Redis; undefined while it is live. */
   held: Live[] | undefined;
   /** The next sync must read the position first (after a reconnect, a gap, a foreign epoch). */
@@ -241,6 +244,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
 
   function deliver(channel: string, state: ChannelState, offset: number, payload: Buffer): void {
     state.lastOffset = offset;
+    state.lastPayload = payload;
     try {
       listener?.publication(channel, { channel, offset, payload });
     } catch (err) {
@@ -252,6 +256,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
     log.info({ channel, epoch: position.epoch, offset: position.offset }, 'channel history lost, resetting');
     state.epoch = position.epoch;
     state.lastOffset = position.offset;
+    state.lastPayload = undefined;
     try {
       listener?.reset(channel, position);
     } catch (err) {
@@ -277,6 +282,12 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
     }
     if (state.held !== undefined) {
       state.held.push(live);
+    } else if (live.epoch === state.epoch && live.offset <= state.lastOffset) {
+      // While live, an offset already handed on can only be a reused one (Redis lost writes and
+      // numbers again): sync, which checks the channel against what was delivered.
+      state.held = [live];
+      state.stale = true;
+      sync(channel, state);
     } else if (!apply(channel, state, live)) {
       state.held = [live];
       state.stale = true;
@@ -295,11 +306,20 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
   /** Brings the channel up to the position in Redis: the gap from the stream, or a reset. */
   async function catchUp(channel: string, state: ChannelState): Promise<void> {
     const readSeq = received;
-    const top = await readPosition(sub, channel);
+    let top = await readPosition(sub, channel);
     if (channels.get(channel) !== state) return;
-    // An offset below ours in the same epoch means Redis lost writes (a crash inside the fsync
-    // window); the offsets ahead will be reused, so treat it as lost history.
-    if (top.epoch !== state.epoch || top.offset < state.lastOffset) {
+    if (top.epoch === state.epoch && (await lostWrites(channel, state, top))) {
+      if (channels.get(channel) !== state) return;
+      // Offsets we handed on are gone or will be reused: a new epoch for every node and client,
+      // so that no position from before is taken for one after.
+      top = await rotateEpoch(channel, state.epoch);
+      if (channels.get(channel) !== state) return;
+      log.warn(
+        { channel, epoch: top.epoch, offset: top.offset },
+        'redis lost publications; channel moved to a new epoch',
+      );
+    }
+    if (top.epoch !== state.epoch) {
       if (!(await resetFromHistory(channel, state, top))) return;
     } else if (top.offset > state.lastOffset) {
       const from = state.lastOffset + 1;
@@ -311,6 +331,25 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       }
     }
     dropStale(state, readSeq);
+  }
+
+  /**
+   * Whether Redis lost writes this node already handed on (a failover to a replica behind, a
+   * crash inside the fsync window): its counter is behind ours, or the entry at our last offset
+   * is not the one we delivered. A trimmed or expired entry proves nothing and is not a loss.
+   */
+  async function lostWrites(channel: string, state: ChannelState, top: Position): Promise<boolean> {
+    if (top.offset < state.lastOffset) return true;
+    const expected = state.lastPayload;
+    if (expected === undefined || state.lastOffset === 0) return false;
+    const id = `0-${state.lastOffset}`;
+    const [entry] = await sub.xrangeBuffer(streamKey(channel), id, id);
+    return entry !== undefined && !entryPayload(entry).equals(expected);
+  }
+
+  async function rotateEpoch(channel: string, lost: string): Promise<Position> {
+    const keys = [streamKey(channel), metaKey(channel)];
+    return toPosition(await evalScript(sub, ROTATE, keys, [lost, newEpoch(), retentionMs]));
   }
 
   /**
@@ -448,6 +487,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
           const state: ChannelState = {
             epoch: undefined,
             lastOffset: 0,
+            lastPayload: undefined,
             held: [],
             stale: false,
             syncing: true,

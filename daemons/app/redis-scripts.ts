@@ -51,6 +51,21 @@ export const POSITION = script(`${EPOCH_LUA}
 return {epoch, redis.call('HGET', KEYS[2], 's') or '0'}
 `);
 
+/**
+ * KEYS: stream, meta. ARGV: the epoch that lost writes, a fresh epoch, epoch retention ms. Moves
+ * the channel to the fresh epoch (empty stream, counter kept) unless another node already did.
+ */
+export const ROTATE = script(`
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch or epoch == ARGV[1] then
+  epoch = ARGV[2]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', epoch)
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return {epoch, redis.call('HGET', KEYS[2], 's') or '0'}
+`);
+
 export interface Live {
   readonly epoch: string;
   readonly offset: number;
