@@ -88,6 +88,41 @@ describe('resume while the history read is pending', () => {
     expect(sub.messages('r').map((m) => m.offset)).toEqual([3, 4, 5, 6, 7]);
   });
 
+  it('replays a history larger than the send buffer as the socket drains, without disconnecting', async () => {
+    const app = await startApp([
+      '--drain-seconds',
+      '0.2',
+      '--rate-burst',
+      '10000',
+      '--api-key',
+      'k'.repeat(24),
+    ]);
+    apps.push(app);
+    const watcher = await client(app);
+    watcher.send({ op: 'subscribe', channel: 'big' });
+    const { epoch } = await watcher.next(op('subscribed'));
+    const data = 'x'.repeat(8 * 1024);
+    for (let i = 1; i <= 1000; i++) {
+      const res = await fetch(`${app.http}/api/publish`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${'k'.repeat(24)}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ channel: 'big', data: `${i}:${data}` }),
+      });
+      expect(res.status).toBe(200);
+    }
+    // 8 MB of replay against the default 4 MB send buffer.
+    const sub = await client(app);
+    sub.send({ op: 'subscribe', channel: 'big', since: 0, epoch });
+    expect(await sub.next(op('subscribed'))).toMatchObject({ recovered: true, offset: 0 });
+    await waitFor(
+      () => sub.messages('big').length === 1000 || sub.ws.readyState !== sub.ws.OPEN,
+      30_000,
+      'the replay',
+    );
+    expect(sub.ws.readyState).toBe(sub.ws.OPEN);
+    expect(sub.messages('big').map((m) => m.offset)).toEqual([...Array(1000).keys()].map((i) => i + 1));
+  });
+
   it('tells the client recovered:false when the history is lost during the read, and delivers the new epoch', async () => {
     const broker = gatedBroker();
     const app = await startApp(['--drain-seconds', '0.2'], broker);
