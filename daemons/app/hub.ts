@@ -242,8 +242,46 @@ export class Hub implements BrokerListener {
       ...withId,
     });
     sub.pos = req.since;
-    for (const publication of history.publications) this.deliverTo(sub, publication);
+    await this.replay(sub, history.publications);
+    if (state.subscribers.get(session) !== sub) return;
     this.release(sub);
+  }
+
+  /**
+   * Hands the replay to the socket a page at a time, each once the socket has taken the one
+   * before, so a replay larger than the send buffer never counts as a slow consumer. Live
+   * publications wait in `pending` meanwhile and follow the replay.
+   */
+  private async replay(sub: Subscriber, publications: readonly Publication[]): Promise<void> {
+    const pageBytes = Math.max(1, Math.floor(this.opts.maxSendBufferBytes / 4));
+    let i = 0;
+    while (i < publications.length) {
+      let bytes = 0;
+      while (i < publications.length && bytes < pageBytes) {
+        const publication = publications[i++] as Publication;
+        bytes += publication.payload.length;
+        this.deliverTo(sub, publication);
+      }
+      if (i < publications.length && !(await this.drained(sub.session, pageBytes))) return;
+    }
+  }
+
+  /** Resolves true once the session's queue is flushed and its socket holds at most `bytes`; false if it closed. */
+  private async drained(session: Session, bytes: number): Promise<boolean> {
+    await new Promise((resolve) => setImmediate(resolve)); // the flush of this tick runs first
+    const socket = session.socket;
+    while (session.open && socket.writableLength > bytes) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          socket.off('drain', done);
+          socket.off('close', done);
+          resolve();
+        };
+        socket.on('drain', done);
+        socket.on('close', done);
+      });
+    }
+    return session.open;
   }
 
   /** When the channel was reset during set-up, goes live from the reset and says so. */

@@ -53,6 +53,8 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
 /** Reads the gap after a reconnect in batches, so one channel's backlog never blocks the rest long. */
 const FILL_BATCH = 500;
 const RESUBSCRIBE_BATCH = 500;
+/** Entries per history read of a resume: one XRANGE reply stays small whatever the history holds. */
+const HISTORY_BATCH = 200;
 const SYNC_RETRY_MS = 1_000;
 /**
  * A connection that stops answering without closing (a network partition sends no RST) is found
@@ -98,10 +100,11 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
 
   const pub = connect('publisher');
   const sub = connect('subscriber');
+  const hist = connect('history');
   sub.on('messageBuffer', onMessage);
   sub.on('ready', () => void resubscribe());
 
-  function connect(role: 'publisher' | 'subscriber'): Redis {
+  function connect(role: 'publisher' | 'subscriber' | 'history'): Redis {
     let lastError: Error | undefined;
     const redisOptions: RedisOptions = {
       lazyConnect: true,
@@ -144,7 +147,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
   }
 
   function isHealthy(): boolean {
-    return !closed && pub.status === 'ready' && sub.status === 'ready';
+    return !closed && pub.status === 'ready' && sub.status === 'ready' && hist.status === 'ready';
   }
 
   function updateHealth(): void {
@@ -451,10 +454,11 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       if (closed) throw closedError();
       listener = l;
       heartbeat ??= setInterval(() => {
-        for (const conn of [pub, sub]) if (conn.status === 'ready') conn.ping().catch(() => undefined);
+        for (const conn of [pub, sub, hist]) if (conn.status === 'ready') conn.ping().catch(() => undefined);
       }, HEARTBEAT_MS);
       pub.connect().catch(() => undefined); // failures reconnect by retryStrategy and are logged there
       sub.connect().catch(() => undefined);
+      hist.connect().catch(() => undefined);
       await guard(
         () =>
           new Promise<void>((resolve) => {
@@ -529,11 +533,8 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
 
     history(channel, since, wanted): Promise<HistoryResult> {
       return guard(async () => {
-        // Both go out at once on one connection; entries published between them are cut at `top`.
-        const [position, entries] = await Promise.all([
-          readPosition(pub, channel),
-          pub.xrangeBuffer(streamKey(channel), `0-${since + 1}`, '+', 'COUNT', limits.historySize),
-        ]);
+        // On a connection of its own: a large replay never holds up publishes or live delivery.
+        const position = await readPosition(hist, channel);
         if ((wanted !== undefined && wanted !== position.epoch) || since > position.offset) {
           return { recovered: false, reason: 'epoch_changed', position };
         }
@@ -541,13 +542,24 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
         // MAXLEN ~ trims lazily, so the stream may keep more than the history promises.
         if (position.offset - since > limits.historySize) return tooOld;
         const publications: Publication[] = [];
-        for (const entry of entries) {
-          const offset = entryOffset(entry);
-          if (offset !== since + 1 + publications.length || offset > position.offset) break;
-          publications.push({ channel, offset, payload: entryPayload(entry) });
+        // Read in bounded batches up to the position read above (later entries are live ones).
+        while (publications.length < position.offset - since) {
+          const from = since + 1 + publications.length;
+          const entries = await hist.xrangeBuffer(
+            streamKey(channel),
+            `0-${from}`,
+            `0-${position.offset}`,
+            'COUNT',
+            HISTORY_BATCH,
+          );
+          for (const entry of entries) {
+            if (entryOffset(entry) !== since + 1 + publications.length) return tooOld;
+            publications.push({ channel, offset: entryOffset(entry), payload: entryPayload(entry) });
+          }
+          // Fewer than expected: trimmed or expired under us.
+          if (entries.length < HISTORY_BATCH && publications.length !== position.offset - since)
+            return tooOld;
         }
-        // Fewer than expected: trimmed or expired under us.
-        if (publications.length !== position.offset - since) return tooOld;
         return { recovered: true, position, publications };
       });
     },
@@ -562,7 +574,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
         for (const timer of timers) clearTimeout(timer);
         timers.clear();
         channels.clear();
-        await Promise.all([quit(pub), quit(sub)]);
+        await Promise.all([quit(pub), quit(sub), quit(hist)]);
         updateHealth();
       })();
       return closing;
