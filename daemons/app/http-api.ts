@@ -13,14 +13,14 @@ import { demoPage } from './demo-page.ts';
 import type { Health } from './health.ts';
 import { exceedsDepth, MAX_DATA_DEPTH } from './json-depth.ts';
 import type { AppMetrics } from './metrics.ts';
-import { isValidChannel } from './protocol.ts';
+import { isIdempotencyKey, isValidChannel } from './protocol.ts';
 
 export interface HttpContext {
   readonly config: AppConfig;
   readonly metrics: AppMetrics;
   readonly log: Logger;
   readonly health: () => Health;
-  readonly publish: (channel: string, data: string) => Promise<Position>;
+  readonly publish: (channel: string, data: string, idempotencyKey?: string) => Promise<Position>;
 }
 
 function apiError(res: ServerResponse, status: number, code: string, message: string): void {
@@ -58,7 +58,11 @@ async function publishApi(req: IncomingMessage, res: ServerResponse, ctx: HttpCo
     apiError(res, 400, 'bad_request', 'body must be a JSON object {"channel": "...", "data": ...}');
     return;
   }
-  const { channel, data } = body as { channel?: unknown; data?: unknown };
+  const { channel, data, idempotencyKey } = body as {
+    channel?: unknown;
+    data?: unknown;
+    idempotencyKey?: unknown;
+  };
   if (!isValidChannel(channel)) {
     apiError(res, 400, 'bad_channel', '"channel" must be 1–200 characters of [A-Za-z0-9_.:@/=-]');
     return;
@@ -67,12 +71,16 @@ async function publishApi(req: IncomingMessage, res: ServerResponse, ctx: HttpCo
     apiError(res, 400, 'bad_request', '"data" is required');
     return;
   }
+  if (idempotencyKey !== undefined && !isIdempotencyKey(idempotencyKey)) {
+    apiError(res, 400, 'bad_request', '"idempotencyKey" must be a string of 1 to 64 characters');
+    return;
+  }
   if (exceedsDepth(data, MAX_DATA_DEPTH)) {
     apiError(res, 400, 'data_too_deep', `"data" may nest at most ${MAX_DATA_DEPTH} levels deep`);
     return;
   }
   try {
-    const position = await ctx.publish(channel, JSON.stringify(data));
+    const position = await ctx.publish(channel, JSON.stringify(data), idempotencyKey);
     ctx.metrics.published.inc({ source: 'api' });
     sendJson(res, 200, { channel, offset: position.offset, epoch: position.epoch });
   } catch (err) {

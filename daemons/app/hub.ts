@@ -374,7 +374,7 @@ export class Hub implements BrokerListener {
     });
   }
 
-  publish(channel: string, data: string): Promise<Position> {
-    return this.opts.broker.publish(channel, data);
+  publish(channel: string, data: string, idempotencyKey?: string): Promise<Position> {
+    return this.opts.broker.publish(channel, data, idempotencyKey);
   }
 }

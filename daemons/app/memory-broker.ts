@@ -13,6 +13,7 @@ import {
   type BrokerListener,
   encodeMessage,
   type HistoryResult,
+  IDEMPOTENCY_WINDOW_MS,
   type Position,
   type Publication,
 } from './broker.ts';
@@ -41,6 +42,8 @@ interface ChannelLog {
   offset: number;
   publications: Publication[];
   lastAt: number;
+  /** Idempotency keys of the last IDEMPOTENCY_WINDOW_MS, oldest first. */
+  keys: Map<string, { readonly position: Position; readonly at: number }>;
 }
 
 export interface MemoryBroker extends Broker {
@@ -74,7 +77,7 @@ export function createMemoryBroker(limits: HistoryLimits, now: () => number = Da
     forgetExpired(at);
     let entry = logs.get(channel);
     if (entry === undefined) {
-      entry = { epoch: newEpoch(), offset: 0, publications: [], lastAt: at };
+      entry = { epoch: newEpoch(), offset: 0, publications: [], lastAt: at, keys: new Map() };
       logs.set(channel, entry);
       // A subscribed channel forgotten while idle starts over in a new epoch: say so, as the
       // Redis broker does when it finds another epoch.
@@ -98,9 +101,16 @@ export function createMemoryBroker(limits: HistoryLimits, now: () => number = Da
       listener = l;
       l.health?.(true);
     },
-    async publish(channel, data) {
+    async publish(channel, data, idempotencyKey) {
       ensureOpen();
       const entry = log(channel);
+      const at = now();
+      for (const [key, seen] of entry.keys) {
+        if (at - seen.at <= IDEMPOTENCY_WINDOW_MS) break;
+        entry.keys.delete(key);
+      }
+      const seen = idempotencyKey === undefined ? undefined : entry.keys.get(idempotencyKey);
+      if (seen !== undefined) return seen.position;
       const offset = ++entry.offset;
       const publication: Publication = { channel, offset, payload: encodeMessage(channel, data, offset) };
       entry.lastAt = now();
@@ -109,8 +119,10 @@ export function createMemoryBroker(limits: HistoryLimits, now: () => number = Da
       entry.publications.push(publication);
       if (entry.publications.length > limits.historySize)
         entry.publications.splice(0, entry.publications.length - limits.historySize);
+      const position = { epoch: entry.epoch, offset };
+      if (idempotencyKey !== undefined) entry.keys.set(idempotencyKey, { position, at });
       if (subscribed.has(channel)) listener?.publication(channel, publication);
-      return { epoch: entry.epoch, offset };
+      return position;
     },
     async subscribe(channel) {
       ensureOpen();

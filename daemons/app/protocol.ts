@@ -17,7 +17,8 @@ export const PROTOCOL_ERRORS = {
   too_many_channels: 'The connection already has as many subscriptions as allowed.',
   forbidden: 'The connection token does not allow this channel.',
   data_too_deep: `The publication's "data" nests deeper than ${MAX_DATA_DEPTH} levels.`,
-  publish_failed: 'The publication could not be made durable; it was not delivered. Retry.',
+  publish_failed:
+    'The node could not confirm the publication (Redis unreachable or slower than 2 s); it may still have been stored. Retry with the same idempotencyKey.',
   publish_disabled: 'Clients may not publish on this node.',
   subscribe_failed: 'The broker could not be reached to set up the subscription. Retry.',
 } as const;
@@ -29,7 +30,7 @@ export type RequestId = string | number;
 export type ClientOp =
   | { op: 'subscribe'; channel: string; since?: number; epoch?: string; id?: RequestId }
   | { op: 'unsubscribe'; channel: string; id?: RequestId }
-  | { op: 'publish'; channel: string; data: string; id?: RequestId }
+  | { op: 'publish'; channel: string; data: string; idempotencyKey?: string; id?: RequestId }
   | { op: 'ping'; id?: RequestId };
 
 export type ParseResult =
@@ -40,6 +41,11 @@ const CHANNEL = /^[A-Za-z0-9_.:@/=-]{1,200}$/;
 
 export function isValidChannel(channel: unknown): channel is string {
   return typeof channel === 'string' && CHANNEL.test(channel);
+}
+
+/** An idempotency key of a publish: 1 to 64 characters. */
+export function isIdempotencyKey(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= 64;
 }
 
 function requestId(value: unknown): RequestId | undefined | null {
@@ -84,7 +90,15 @@ export function parseClientFrame(text: string): ParseResult {
         if (exceedsDepth(f.data, MAX_DATA_DEPTH)) {
           return fail('data_too_deep', `"data" may nest at most ${MAX_DATA_DEPTH} levels deep`, id);
         }
-        return { ok: true, value: { op: 'publish', ...base, data: JSON.stringify(f.data) } };
+        const key = f.idempotencyKey;
+        if (key !== undefined && !isIdempotencyKey(key)) {
+          return fail('bad_frame', '"idempotencyKey" must be a string of 1 to 64 characters', id);
+        }
+        const data = JSON.stringify(f.data);
+        return {
+          ok: true,
+          value: { op: 'publish', ...base, data, ...(key === undefined ? {} : { idempotencyKey: key }) },
+        };
       }
       const since = f.since;
       if (since !== undefined && !(typeof since === 'number' && Number.isSafeInteger(since) && since >= 0)) {

@@ -12,11 +12,19 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { WsfleetError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { Broker, BrokerListener, HistoryResult, Position, Publication } from './broker.ts';
+import {
+  type Broker,
+  type BrokerListener,
+  type HistoryResult,
+  IDEMPOTENCY_WINDOW_MS,
+  type Position,
+  type Publication,
+} from './broker.ts';
 import { epochRetentionMs, type HistoryLimits, newEpoch } from './memory-broker.ts';
 import {
   entryOffset,
   entryPayload,
+  idempotencyKey,
   type Live,
   metaKey,
   POSITION,
@@ -468,8 +476,8 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       );
     },
 
-    publish(channel, data) {
-      const keys = [streamKey(channel), metaKey(channel)];
+    publish(channel, data, key) {
+      const keys = [streamKey(channel), metaKey(channel), idempotencyKey(channel, key ?? '')];
       const args = [
         newEpoch(),
         retentionMs,
@@ -478,6 +486,8 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
         JSON.stringify(channel),
         data,
         limits.historyTtlMs,
+        key === undefined ? '' : '1',
+        IDEMPOTENCY_WINDOW_MS,
       ];
       return guard(async () => toPosition(await evalScript(pub, PUBLISH, keys, args)), publishTimeoutMs);
     },

@@ -334,7 +334,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
           return;
         }
         hub
-          .publish(op.channel, op.data)
+          .publish(op.channel, op.data, op.idempotencyKey)
           .then(
             (position) => {
               metrics.published.inc({ source: 'ws' });
@@ -408,7 +408,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       metrics.brokerUp.set(broker.healthy() ? 1 : 0);
       const srv = createServer((req: IncomingMessage, res: ServerResponse) => {
         try {
-          handleHttp(req, res, { config, metrics, health, log, publish: (c, d) => hub.publish(c, d) });
+          handleHttp(req, res, { config, metrics, health, log, publish: (c, d, k) => hub.publish(c, d, k) });
         } catch (err) {
           handlerFailed('http', err);
           if (res.headersSent) res.destroy();

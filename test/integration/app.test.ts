@@ -64,6 +64,24 @@ describe('app daemon', () => {
       });
     });
 
+    it('acks a publish retried with the same idempotencyKey with the first offset and delivers it once', async () => {
+      const app = await start();
+      const sub = await client(app.url);
+      const pub = await client(app.url);
+      sub.send({ op: 'subscribe', channel: 'idem' });
+      await sub.next(op('subscribed'));
+      pub.send({ op: 'publish', channel: 'idem', data: 'once', id: 1, idempotencyKey: 'order-17' });
+      expect(await pub.next(op('ack'))).toEqual({ op: 'ack', id: 1, channel: 'idem', offset: 1 });
+      pub.send({ op: 'publish', channel: 'idem', data: 'once', id: 2, idempotencyKey: 'order-17' });
+      expect(await pub.next(op('ack'))).toEqual({ op: 'ack', id: 2, channel: 'idem', offset: 1 });
+      pub.send({ op: 'publish', channel: 'idem', data: 'next', id: 3 });
+      expect(await pub.next(op('ack'))).toMatchObject({ offset: 2 });
+      await sub.next((f) => f.op === 'message' && f.offset === 2);
+      expect(sub.messages('idem').map((m) => m.data)).toEqual(['once', 'next']);
+      pub.send({ op: 'publish', channel: 'idem', data: 1, id: 4, idempotencyKey: '' });
+      expect(await pub.next(op('error'))).toMatchObject({ code: 'bad_frame', id: 4 });
+    });
+
     it('keeps publish order per channel', async () => {
       const app = await start(['--rate-burst', '1000']);
       const sub = await client(app.url);

@@ -229,6 +229,21 @@ describe.each([memoryBackend, redisBackend()])('$name broker', (backend) => {
     expect(await broker.publish(channel, '3')).toEqual({ epoch: last?.epoch, offset: 3 });
   });
 
+  it('publishes once per idempotency key: a retry returns the first position and is not delivered again', async () => {
+    const { broker, seen } = await open();
+    const channel = freshChannel('idem');
+    await broker.subscribe(channel);
+    const first = await broker.publish(channel, '"a"', 'key-1');
+    const retry = await broker.publish(channel, '"a again"', 'key-1');
+    const other = await broker.publish(channel, '"b"', 'key-2');
+    const elsewhere = await broker.publish(freshChannel('idem-other'), '"c"', 'key-1');
+    expect(retry).toEqual(first);
+    expect(other.offset).toBe(first.offset + 1);
+    expect(elsewhere.offset).toBe(1);
+    await waitFor(() => seen.offsets(channel).includes(other.offset), WAIT_MS, 'the second publication');
+    expect(seen.offsets(channel)).toEqual([first.offset, other.offset]);
+  });
+
   it('reports epoch_changed for another epoch or for a since beyond the newest offset', async () => {
     const { broker } = await open();
     const channel = freshChannel('epoch');
