@@ -11,7 +11,9 @@ export const PROTOCOL_ERRORS = {
   bad_json: 'The frame is not valid JSON.',
   bad_frame: 'The frame is not a JSON object with a string "op", or a field has the wrong type.',
   binary_not_supported: 'Binary frames are not part of the protocol.',
-  unknown_op: 'The "op" is none of subscribe, unsubscribe, publish, ping.',
+  unknown_op: 'The "op" is none of subscribe, unsubscribe, publish, ping, refresh.',
+  bad_token:
+    'The refresh token is missing, malformed, badly signed, expired, for another subject, or this node takes no tokens.',
   bad_channel: 'The channel name is empty, too long or has characters outside [A-Za-z0-9_.:@/=-].',
   rate_limited: 'Too many frames; this one was dropped. Slow down.',
   too_many_channels: 'The connection already has as many subscriptions as allowed.',
@@ -31,7 +33,8 @@ export type ClientOp =
   | { op: 'subscribe'; channel: string; since?: number; epoch?: string; id?: RequestId }
   | { op: 'unsubscribe'; channel: string; id?: RequestId }
   | { op: 'publish'; channel: string; data: string; idempotencyKey?: string; id?: RequestId }
-  | { op: 'ping'; id?: RequestId };
+  | { op: 'ping'; id?: RequestId }
+  | { op: 'refresh'; token: string; id?: RequestId };
 
 export type ParseResult =
   | { ok: true; value: ClientOp }
@@ -47,6 +50,8 @@ export function isValidChannel(channel: unknown): channel is string {
 export function isIdempotencyKey(value: unknown): value is string {
   return typeof value === 'string' && value.length >= 1 && value.length <= 64;
 }
+
+const MAX_TOKEN_LENGTH = 8192;
 
 function requestId(value: unknown): RequestId | undefined | null {
   if (value === undefined) return undefined;
@@ -77,6 +82,11 @@ export function parseClientFrame(text: string): ParseResult {
   switch (f.op) {
     case 'ping':
       return { ok: true, value: { op: 'ping', ...(id === undefined ? {} : { id }) } };
+    case 'refresh':
+      if (typeof f.token !== 'string' || f.token === '' || f.token.length > MAX_TOKEN_LENGTH) {
+        return fail('bad_token', `"token" must be a token of at most ${MAX_TOKEN_LENGTH} characters`, id);
+      }
+      return { ok: true, value: { op: 'refresh', token: f.token, ...(id === undefined ? {} : { id }) } };
     case 'subscribe':
     case 'unsubscribe':
     case 'publish': {

@@ -21,13 +21,15 @@ import { Hub } from './hub.ts';
 import { createMemoryBroker } from './memory-broker.ts';
 import { type AppMetrics, createAppMetrics } from './metrics.ts';
 import { originAllowed } from './origin.ts';
-import { type ClientOp, type ProtocolErrorCode, parseClientFrame } from './protocol.ts';
+import { type ClientOp, type ProtocolErrorCode, parseClientFrame, type RequestId } from './protocol.ts';
 import { take } from './rate-limit.ts';
 import { createRedisBroker } from './redis-broker.ts';
 import { Session } from './session.ts';
 import {
   channelAllowed,
+  msUntilExpiry,
   PROTOCOL,
+  TOKEN_EXPIRED,
   TOKEN_PROTOCOL_PREFIX,
   type TokenClaims,
   tokenFromRequest,
@@ -227,6 +229,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       hub.schedule,
     );
     sessions.set(ws, session);
+    armExpiry(session);
     metrics.accepted.inc();
     metrics.connections.set(sessions.size);
     ws.on('message', onMessage);
@@ -239,6 +242,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       session: session.id,
       version: VERSION,
       pingInterval: config.pingInterval,
+      features: ['idempotency', 'refresh'],
       ...(claims?.sub === undefined ? {} : { sub: claims.sub }),
     });
     if (draining) ws.close(1012, 'service restart');
@@ -261,6 +265,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   function onClose(this: WebSocket): void {
     const session = sessions.get(this);
     if (session === undefined) return;
+    clearTimeout(session.expiry);
     sessions.delete(this);
     hub.removeSession(session);
     metrics.connections.set(sessions.size);
@@ -315,6 +320,9 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       case 'ping':
         session.reply({ op: 'pong', ...withId });
         return;
+      case 'refresh':
+        refresh(session, op.token, withId);
+        return;
       case 'subscribe':
         hub.subscribe(session, op).catch((err: unknown) => failSession(session, 'subscribe', err));
         return;
@@ -354,6 +362,47 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
         return;
       }
     }
+  }
+
+  /** Closes the connection with 4001 when its token expires; a refresh re-arms it. */
+  function armExpiry(session: Session): void {
+    clearTimeout(session.expiry);
+    session.expiry = undefined;
+    if (session.claims === undefined) return;
+    // setTimeout holds at most 2^31-1 ms (24.8 days); a later expiry re-arms on the way.
+    const delay = Math.min(Math.max(0, msUntilExpiry(session.claims, Date.now())), 2 ** 31 - 1);
+    session.expiry = setTimeout(() => {
+      if (session.claims !== undefined && msUntilExpiry(session.claims, Date.now()) > 0) {
+        armExpiry(session);
+        return;
+      }
+      metrics.disconnects.inc({ reason: 'token_expired' });
+      session.ws.close(TOKEN_EXPIRED.code, TOKEN_EXPIRED.reason);
+    }, delay);
+    session.expiry.unref();
+  }
+
+  function refresh(session: Session, token: string, withId: { id?: RequestId }): void {
+    if (config.tokenSecret === undefined) {
+      protocolError(session, 'bad_token', 'this node takes no tokens', withId);
+      return;
+    }
+    const result = verifyToken(token, config.tokenSecret, Math.floor(Date.now() / 1000));
+    if (!result.ok) {
+      protocolError(session, 'bad_token', result.reason, withId);
+      return;
+    }
+    if (result.claims.sub !== session.claims?.sub) {
+      protocolError(session, 'bad_token', 'the token is for another subject', withId);
+      return;
+    }
+    session.claims = result.claims;
+    // Subscriptions the new token no longer allows end here.
+    for (const channel of [...(session.channels ?? [])]) {
+      if (!channelAllowed(result.claims, channel)) hub.unsubscribe(session, channel);
+    }
+    armExpiry(session);
+    session.reply({ op: 'refreshed', exp: result.claims.exp, ...withId });
   }
 
   function startHeartbeat(): void {

@@ -14,7 +14,10 @@ export class Session {
   readonly id: string;
   readonly ws: WebSocket;
   readonly socket: Duplex;
-  readonly claims: TokenClaims | undefined;
+  /** The token's claims; replaced by a refresh. */
+  claims: TokenClaims | undefined;
+  /** Closes the connection when its token expires (re-armed by a refresh). */
+  expiry: NodeJS.Timeout | undefined;
   readonly bucket: TokenBucket;
   /** Channels this connection subscribes to; created on first subscribe. */
   channels: Set<string> | undefined;

@@ -20,7 +20,15 @@ export type TokenResult = { ok: true; claims: TokenClaims } | { ok: false; reaso
 
 const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 /** Clock skew tolerated between the minting backend and this node. */
-const LEEWAY_SECONDS = 30;
+export const LEEWAY_SECONDS = 30;
+
+/** Close code and reason for a connection whose token expired without a refresh. */
+export const TOKEN_EXPIRED = { code: 4001, reason: 'token_expired' } as const;
+
+/** Milliseconds from `nowMs` until a token with these claims stops being accepted. */
+export function msUntilExpiry(claims: TokenClaims, nowMs: number): number {
+  return (claims.exp + LEEWAY_SECONDS) * 1000 - nowMs;
+}
 
 function mac(secret: string, input: string): Buffer {
   return createHmac('sha256', secret).update(input).digest();
