@@ -4,7 +4,7 @@
  */
 import { connect as netConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type DaemonProcess, spawnApp } from '../helpers/app.ts';
+import { type DaemonProcess, spawnApp, startApp } from '../helpers/app.ts';
 import { freePort } from '../helpers/net.ts';
 import { connect, op, type TestClient } from '../helpers/ws-client.ts';
 
@@ -79,5 +79,30 @@ describe('wsfleet app run under hostile requests', () => {
     expect((await fetch(`${daemon.http}/healthz`)).status).toBe(200);
     bystander.send({ op: 'ping', id: 2 });
     expect(await bystander.next(op('pong'))).toEqual({ op: 'pong', id: 2 });
+  });
+});
+
+describe('app close with half-open sockets', () => {
+  it('closes although a client whose upgrade was refused keeps its side open', async () => {
+    const app = await startApp(['--drain-seconds', '0.2']);
+    // allowHalfOpen: the client keeps its side open after the server's FIN, as a peer that
+    // vanished or a hostile one does.
+    const socket = netConnect({ port: app.port, host: '127.0.0.1', allowHalfOpen: true });
+    try {
+      const answered = new Promise<string>((resolve) =>
+        socket.once('data', (c: Buffer) => resolve(c.toString())),
+      );
+      socket.write(
+        'GET /not-ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      );
+      expect(await answered).toMatch(/^HTTP\/1\.1 404 /);
+      // The client never ends its side; close() must not wait for it.
+      const closedSocket = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await app.close();
+      await closedSocket;
+    } finally {
+      socket.destroy();
+    }
   });
 });
