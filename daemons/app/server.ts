@@ -158,6 +158,18 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     log.error({ err, where, session: session?.id }, 'handler failed; closed that one request or connection');
   }
 
+  /**
+   * Sockets of refused upgrades: answered and ended on our side, but a peer may never end its
+   * own. The HTTP server no longer tracks upgraded sockets, so close() destroys these itself.
+   */
+  const refused = new Set<Duplex>();
+
+  function refuse(socket: Duplex, status: number, reason: string, text: string): void {
+    refused.add(socket);
+    socket.once('close', () => refused.delete(socket));
+    rejectUpgrade(socket, status, reason, text);
+  }
+
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     try {
@@ -165,7 +177,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     } catch (err) {
       handlerFailed('upgrade', err);
       if (socket.writable && !socket.writableEnded)
-        rejectUpgrade(socket, 500, 'Internal Server Error', 'internal error');
+        refuse(socket, 500, 'Internal Server Error', 'internal error');
       else socket.destroy();
     }
   }
@@ -174,23 +186,23 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     const target = parseTarget(req.url);
     if (target.path !== '/ws') {
       metrics.rejected.inc({ reason: 'not_found' });
-      rejectUpgrade(socket, 404, 'Not Found', 'WebSocket endpoint is /ws');
+      refuse(socket, 404, 'Not Found', 'WebSocket endpoint is /ws');
       return;
     }
     if (draining) {
       metrics.rejected.inc({ reason: 'draining' });
-      rejectUpgrade(socket, 503, 'Service Unavailable', 'node is draining; connect again');
+      refuse(socket, 503, 'Service Unavailable', 'node is draining; connect again');
       return;
     }
     if (sessions.size >= config.maxConnections) {
       metrics.rejected.inc({ reason: 'connection_cap' });
-      rejectUpgrade(socket, 503, 'Service Unavailable', 'node is at its connection cap; connect again');
+      refuse(socket, 503, 'Service Unavailable', 'node is at its connection cap; connect again');
       return;
     }
     if (!originAllowed(req.headers.origin, req.headers.host, config.allowedOrigins)) {
       metrics.rejected.inc({ reason: 'origin' });
       log.info({ origin: req.headers.origin }, 'upgrade refused: origin not allowed');
-      rejectUpgrade(socket, 403, 'Forbidden', 'origin not allowed');
+      refuse(socket, 403, 'Forbidden', 'origin not allowed');
       return;
     }
     let claims: TokenClaims | undefined;
@@ -209,7 +221,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       if (!result.ok) {
         metrics.rejected.inc({ reason: 'token' });
         log.info({ reason: result.reason }, 'upgrade refused: token');
-        rejectUpgrade(socket, 401, 'Unauthorized', result.reason);
+        refuse(socket, 401, 'Unauthorized', result.reason);
         return;
       }
       claims = result.claims;
@@ -477,6 +489,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
         deps.onHealth?.(false, 'draining');
         await drain(config.drainSeconds * 1000);
         clearInterval(heartbeat);
+        for (const socket of refused) socket.destroy();
         await broker.close();
         await closeServer(server);
         wss.close();
