@@ -22,7 +22,7 @@ import { createMemoryBroker } from './memory-broker.ts';
 import { type AppMetrics, createAppMetrics } from './metrics.ts';
 import { originAllowed } from './origin.ts';
 import { type ClientOp, type ProtocolErrorCode, parseClientFrame, type RequestId } from './protocol.ts';
-import { take } from './rate-limit.ts';
+import { monotonicNow, take } from './rate-limit.ts';
 import { createRedisBroker } from './redis-broker.ts';
 import { Session } from './session.ts';
 import {
@@ -41,6 +41,8 @@ export interface AppDeps {
   /** Defaults to Redis with --redis-url, else the in-memory broker. */
   readonly broker?: Broker;
   readonly metrics?: AppMetrics;
+  /** Monotonic milliseconds for rate limits; defaults to performance.now(). */
+  readonly clock?: () => number;
   /** Told when the daemon's readiness (as /readyz reports it) changes. */
   readonly onHealth?: (ready: boolean, reason: string) => void;
 }
@@ -81,6 +83,7 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, text: str
 export function createApp(config: AppConfig, deps: AppDeps): App {
   const log = deps.log;
   const metrics = deps.metrics ?? createAppMetrics();
+  const clock = deps.clock ?? monotonicNow;
   const limits = { historySize: config.historySize, historyTtlMs: config.historyTtl * 1000 };
   const broker =
     deps.broker ??
@@ -239,6 +242,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       claims,
       config.rateBurst,
       hub.schedule,
+      clock(),
     );
     sessions.set(ws, session);
     armExpiry(session);
@@ -306,7 +310,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
 
   function handleFrame(session: Session, data: RawData, isBinary: boolean): void {
     metrics.framesReceived.inc();
-    if (!take(session.bucket, config.rateLimit, config.rateBurst, Date.now())) {
+    if (!take(session.bucket, config.rateLimit, config.rateBurst, clock())) {
       // One error frame per burst of dropped frames, so a flood cannot make us write a flood.
       if (!session.limited)
         protocolError(session, 'rate_limited', `more than ${config.rateLimit} frames per second`);

@@ -37,12 +37,13 @@ export class Session {
     claims: TokenClaims | undefined,
     burst: number,
     schedule: (session: Session) => void,
+    now: number,
   ) {
     this.id = id;
     this.ws = ws;
     this.socket = socket;
     this.claims = claims;
-    this.bucket = createBucket(burst, Date.now());
+    this.bucket = createBucket(burst, now);
     this.schedule = schedule;
   }
 

@@ -195,17 +195,33 @@ describe('app daemon', () => {
     });
 
     it('rate-limits a flooding connection with one error per run of dropped frames', async () => {
-      const app = await start(['--rate-limit', '1', '--rate-burst', '5']);
+      // A fake monotonic clock: time moves only when the test says so.
+      let now = 0;
+      const app = await startApp(
+        ['--drain-seconds', '0.3', '--rate-limit', '1', '--rate-burst', '5'],
+        undefined,
+        {
+          clock: () => now,
+        },
+      );
+      apps.push(app);
       const c = await client(app.url);
+      const received = async () => (await app.app.metrics.framesReceived.get()).values[0]?.value ?? 0;
+      const until = (n: number) =>
+        waitFor(async () => (await received()) === n, 5_000, `${n} frames handled`);
       for (let i = 0; i < 50; i++) c.send({ op: 'ping', id: i });
-      await waitFor(() => c.frames.filter((f) => f.op === 'pong').length === 5, 5_000, 'five pongs');
-      await c.next((f) => f.op === 'error' && f.code === 'rate_limited');
-      c.send({ op: 'ping', id: 'late' });
-      await new Promise((r) => setTimeout(r, 1_100));
+      await until(50);
+      now += 999; // not yet a whole token
+      c.send({ op: 'ping', id: 'early' });
+      await until(51);
+      now += 1; // one token
       c.send({ op: 'ping', id: 'after' });
-      expect(await c.next((f) => f.op === 'pong' && f.id === 'after')).toBeTruthy();
-      expect(c.frames.filter((f) => f.op === 'error')).toHaveLength(1);
-      expect(c.frames.filter((f) => f.op === 'pong')).toHaveLength(6);
+      // Frames are handled in order: once 'after' is answered, every frame before it was.
+      await c.next((f) => f.op === 'pong' && f.id === 'after');
+      expect(c.frames.filter((f) => f.op === 'pong').map((f) => f.id)).toEqual([0, 1, 2, 3, 4, 'after']);
+      expect(c.frames.filter((f) => f.op === 'error')).toEqual([
+        expect.objectContaining({ code: 'rate_limited' }),
+      ]);
     });
 
     it('refuses more subscriptions than allowed per connection', async () => {
