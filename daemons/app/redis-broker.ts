@@ -20,6 +20,7 @@ import {
   type Position,
   type Publication,
 } from './broker.ts';
+import { createLimiter } from './limiter.ts';
 import { epochRetentionMs, type HistoryLimits, newEpoch } from './memory-broker.ts';
 import {
   entryOffset,
@@ -61,6 +62,8 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
 /** Reads the gap after a reconnect in batches, so one channel's backlog never blocks the rest long. */
 const FILL_BATCH = 500;
 const RESUBSCRIBE_BATCH = 500;
+/** Channels that catch up at once after a reconnect (each a few small reads). */
+const RECONNECT_SYNC_CONCURRENCY = 32;
 /** Entries per history read of a resume: one XRANGE reply stays small whatever the history holds. */
 const HISTORY_BATCH = 200;
 const SYNC_RETRY_MS = 1_000;
@@ -93,6 +96,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
   const publishTimeoutMs = options.publishTimeoutMs ?? 2_000;
   const retentionMs = epochRetentionMs(limits);
   const channels = new Map<string, ChannelState>();
+  const reconnectSyncs = createLimiter(RECONNECT_SYNC_CONCURRENCY);
   /** Scripts sent with EVAL on each connection since it last connected. */
   const loadedScripts = new Map<Redis, Set<string>>();
   const chains = new Map<string, Promise<unknown>>();
@@ -392,10 +396,11 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
   }
 
   /** Syncs the channel in the background until it is live again; one sync per channel at a time. */
-  function sync(channel: string, state: ChannelState): void {
+  function sync(channel: string, state: ChannelState, limited = false): void {
     if (state.syncing) return;
     state.syncing = true;
-    void runSync(channel, state).finally(() => {
+    const run = (): Promise<void> => runSync(channel, state);
+    void (limited ? reconnectSyncs.run(run) : run()).finally(() => {
       state.syncing = false;
     });
   }
@@ -454,7 +459,8 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       return;
     }
     log.info({ channels: live.length }, 'resubscribed');
-    for (const [channel, state] of live) sync(channel, state);
+    // Every channel must catch up, but not all at once against a Redis that just came back.
+    for (const [channel, state] of live) sync(channel, state, true);
   }
 
   return {
