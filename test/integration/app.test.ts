@@ -427,13 +427,20 @@ describe('app daemon', () => {
   describe('#close', () => {
     it('drains: health turns 503 at once, clients get 1012, new upgrades are refused', async () => {
       const app = await startApp(['--drain-seconds', '1']);
-      const many = await Promise.all([...Array(20).keys()].map(() => client(app.url)));
+      const many = await Promise.all([...Array(30).keys()].map(() => client(app.url)));
+      // When each close arrived (monotonic ms).
+      const closedAt: number[] = [];
+      for (const c of many) void c.closed.then(() => closedAt.push(performance.now()));
       const closing = app.close();
       expect((await fetch(`${app.http}/healthz`)).status).toBe(503);
       await expect(connect(app.url)).rejects.toMatchObject({ status: 503 });
       const codes = await Promise.all(many.map((c) => c.closed.then((r) => r.code)));
       expect(new Set(codes)).toEqual(new Set([1012]));
       await closing;
+      // Spread over the window, not all at once. A lower bound only: the drain's timers never
+      // fire early, so a slow machine can only spread the closes further.
+      const span = Math.max(...closedAt) - Math.min(...closedAt);
+      expect(span).toBeGreaterThanOrEqual(500);
     });
   });
 });
