@@ -106,7 +106,7 @@ const REFRESH_RETRY_MS = 5_000;
 
 export class WsfleetClient extends Emitter<ClientEvents> {
   readonly #url: string;
-  readonly #opts: ConnectOptions;
+  readonly #opts: ConnectOptions & typeof DEFAULTS;
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #policy: ReconnectPolicy;
@@ -136,7 +136,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
   constructor(url: string, options: ConnectOptions, WebSocket: WebSocketConstructor) {
     super();
     this.#url = url;
-    this.#opts = options;
+    this.#opts = { ...DEFAULTS, ...options };
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#policy = { ...DEFAULT_RECONNECT, ...options.reconnect };
@@ -151,8 +151,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     this.#refreshTimer = new Timer(this.#clock);
     this.#publisher = new Publisher({
       clock: this.#clock,
-      random: this.#random,
-      timeoutMs: options.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs,
+      timeoutMs: this.#opts.publishTimeoutMs,
       nextId: () => this.#nextId++,
       send: (frame) => this.#send(frame),
     });
@@ -181,29 +180,16 @@ export class WsfleetClient extends Emitter<ClientEvents> {
   /** Subscribes from now on, or from `since` of `epoch` (both from an earlier message or `position`). */
   subscribe(channel: string, from: SubscribeOptions = {}): Subscription {
     if (this.#state === 'closed') throw clientError('closed', { channel });
-    if (!isValidChannel(channel)) {
-      throw new WsfleetError('bad_argument', `channel must be 1–200 characters of [A-Za-z0-9_.:@/=-]`, {
-        channel,
-      });
-    }
+    checkChannel(channel);
     if (this.#subs.has(channel)) throw clientError('already_subscribed', { channel });
     const { since, epoch } = from;
-    if ((since === undefined) !== (epoch === undefined)) {
-      throw new WsfleetError(
-        'bad_argument',
-        'since and epoch go together: resume from a position of one epoch',
-        {
-          channel,
-        },
-      );
+    // The server refuses `since` without `epoch`: an offset means nothing outside its epoch.
+    if ((since === undefined) !== (epoch === undefined) || !(since === undefined || since >= 0)) {
+      throw badArgument('since (an offset ≥ 0) and epoch go together', channel);
     }
-    if (since !== undefined && !(Number.isSafeInteger(since) && since >= 0)) {
-      throw new WsfleetError('bad_argument', 'since must be a non-negative integer offset', { channel });
-    }
-    const position = since === undefined || epoch === undefined ? undefined : { since, epoch };
     const sub = new Subscription(
       channel,
-      position === undefined ? undefined : { offset: position.since, epoch: position.epoch },
+      since === undefined || epoch === undefined ? undefined : { offset: Math.floor(since), epoch },
       { unsubscribe: (s) => this.#unsubscribe(s) },
     );
     this.#subs.set(channel, sub);
@@ -216,16 +202,13 @@ export class WsfleetClient extends Emitter<ClientEvents> {
    * Rejects with a WsfleetError: the server's code, or `timeout`, `disconnected`, `closed`.
    */
   publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
-    if (this.#state === 'closed') return Promise.reject(clientError('closed', { channel }));
-    if (!isValidChannel(channel)) {
-      return Promise.reject(
-        new WsfleetError('bad_argument', 'channel must be 1–200 characters of [A-Za-z0-9_.:@/=-]', {
-          channel,
-        }),
-      );
+    try {
+      if (this.closed) throw clientError('closed', { channel });
+      checkChannel(channel);
+      if (data === undefined) throw badArgument('data is required', channel);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (data === undefined)
-      return Promise.reject(new WsfleetError('bad_argument', 'data is required', { channel }));
     return this.#publisher.publish(channel, data, options, this.#conn?.welcome);
   }
 
@@ -259,19 +242,14 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     this.emit('connecting', { attempt: this.#attempt });
     const getToken = this.#opts.getToken;
     if (getToken !== undefined && (this.#needToken || this.#tokenExpiring())) {
-      try {
-        const token = await getToken();
-        if (typeof token !== 'string' || token === '')
-          throw new TypeError('getToken must return a non-empty string');
-        this.#token = token;
-        this.#needToken = false;
-      } catch (err) {
-        if (generation !== this.#generation) return;
-        this.emit('error', clientError('token_failed', { cause: err }));
+      const token = await this.#fetchToken(getToken);
+      if (generation !== this.#generation) return;
+      if (token === undefined) {
         this.#scheduleReconnect(1006, 'token fetch failed', 'lost');
         return;
       }
-      if (generation !== this.#generation) return;
+      this.#token = token;
+      this.#needToken = false;
     }
     const token = this.#token;
     const protocols = ['wsfleet'];
@@ -284,10 +262,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     try {
       socket = new this.#WebSocket(url, protocols) as WebSocketLike;
     } catch (err) {
-      this.emit(
-        'error',
-        new WsfleetError('bad_argument', 'the WebSocket could not be created', { cause: err }),
-      );
+      this.emit('error', new WsfleetError('bad_argument', 'WebSocket constructor failed', { cause: err }));
       this.#scheduleReconnect(1006, 'WebSocket constructor failed', 'lost');
       return;
     }
@@ -300,9 +275,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
       if (this.#conn === conn) this.#onClose(event.code, event.reason, closeKind(event.code));
     };
     socket.onerror = () => undefined; // a close event always follows, and handles it
-    this.#connectTimer.after(this.#opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs, () =>
-      this.#abandon('no welcome from the server'),
-    );
+    this.#connectTimer.after(this.#opts.connectTimeoutMs, () => this.#abandon('no welcome from the server'));
   }
 
   #send(frame: Record<string, unknown>): boolean {
@@ -360,13 +333,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
   #onWelcome(conn: Connection, frame: WelcomeFrame): void {
     conn.welcome = frame;
     this.#connectTimer.cancel();
-    this.#connected = {
-      node: frame.node,
-      session: frame.session,
-      version: frame.version,
-      sub: frame.sub,
-      features: frame.features,
-    };
+    this.#connected = frame;
     this.#setState('connected');
     this.emit('connected', this.#connected);
     const pingMs = (frame.pingInterval ?? 25) * 1000;
@@ -506,7 +473,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     const conn = this.#conn;
     if (conn?.welcome === undefined) return;
     conn.awaitingPong = this.#send({ op: 'ping' });
-    this.#pongTimer.after(this.#opts.pongTimeoutMs ?? DEFAULTS.pongTimeoutMs, () => {
+    this.#pongTimer.after(this.#opts.pongTimeoutMs, () => {
       if (this.#conn === conn && conn.awaitingPong) this.#abandon('no answer to ping');
     });
   }
@@ -521,9 +488,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
   #tokenExpiring(): boolean {
     if (this.#token === undefined) return true;
     const exp = tokenExpiry(this.#token);
-    return (
-      exp !== undefined && exp - this.#clock.now() <= (this.#opts.refreshMarginMs ?? DEFAULTS.refreshMarginMs)
-    );
+    return exp !== undefined && exp - this.#clock.now() <= this.#opts.refreshMarginMs;
   }
 
   /** Arms the refresh `refreshMarginMs` before the current token's `exp` (only with getToken). */
@@ -532,27 +497,33 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     if (this.#opts.getToken === undefined || this.#token === undefined) return;
     const exp = tokenExpiry(this.#token);
     if (exp === undefined) return;
-    const margin = this.#opts.refreshMarginMs ?? DEFAULTS.refreshMarginMs;
+    const margin = this.#opts.refreshMarginMs;
     this.#refreshTimer.at(exp - margin, () => void this.#refresh(exp));
+  }
+
+  /** A token from getToken, or undefined (reported as token_failed) when it throws or returns no string. */
+  async #fetchToken(getToken: () => string | Promise<string>): Promise<string | undefined> {
+    try {
+      const token = await getToken();
+      if (typeof token === 'string' && token !== '') return token;
+      throw new TypeError('getToken returned no token');
+    } catch (err) {
+      if (!this.closed) this.emit('error', clientError('token_failed', { cause: err }));
+      return undefined;
+    }
   }
 
   async #refresh(oldExp: number): Promise<void> {
     const getToken = this.#opts.getToken;
     if (getToken === undefined || this.#state === 'closed') return;
-    let token: string;
-    try {
-      token = await getToken();
-      if (typeof token !== 'string' || token === '')
-        throw new TypeError('getToken must return a non-empty string');
-    } catch (err) {
-      if (this.closed) return;
-      this.emit('error', clientError('token_failed', { cause: err }));
+    const token = await this.#fetchToken(getToken);
+    if (this.closed) return;
+    if (token === undefined) {
       if (this.#clock.now() + REFRESH_RETRY_MS < oldExp) {
         this.#refreshTimer.after(REFRESH_RETRY_MS, () => void this.#refresh(oldExp));
       }
       return;
     }
-    if (this.closed) return;
     this.#token = token;
     const newExp = tokenExpiry(token);
     const conn = this.#conn;
@@ -568,6 +539,14 @@ export class WsfleetClient extends Emitter<ClientEvents> {
   }
 }
 
+function badArgument(message: string, channel?: string): WsfleetError {
+  return new WsfleetError('bad_argument', message, channel === undefined ? {} : { channel });
+}
+
+function checkChannel(channel: string): void {
+  if (!isValidChannel(channel)) throw badArgument('channel: 1–200 of [A-Za-z0-9_.:@/=-]', channel);
+}
+
 /**
  * Connects to a wsfleet cluster (`wss://host/ws`) and keeps the connection: see README "Client".
  * Throws a WsfleetError (`bad_argument`, `no_websocket`) when it cannot even start.
@@ -577,13 +556,10 @@ export function connect(url: string, options: ConnectOptions = {}): WsfleetClien
   try {
     parsed = new URL(url);
   } catch (err) {
-    throw new WsfleetError('bad_argument', `not a URL: ${url}`, { cause: err });
+    throw new WsfleetError('bad_argument', 'not a URL', { cause: err });
   }
   if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
-    throw new WsfleetError(
-      'bad_argument',
-      `the URL must start with ws:// or wss://, got ${parsed.protocol}//`,
-    );
+    throw badArgument('the URL must start with ws:// or wss://');
   }
   const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (WebSocket === undefined) throw clientError('no_websocket');

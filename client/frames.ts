@@ -89,11 +89,35 @@ export function isValidChannel(channel: unknown): channel is string {
   return typeof channel === 'string' && CHANNEL.test(channel);
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const offset = (v: unknown): number | undefined =>
-  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
-const requestId = (v: unknown): RequestId | undefined =>
-  typeof v === 'string' || (typeof v === 'number' && Number.isSafeInteger(v)) ? v : undefined;
+/** Field checks, by the one-letter kinds the tables below use. */
+const KINDS: Record<string, (v: unknown) => boolean> = {
+  s: (v) => typeof v === 'string',
+  o: (v) => Number.isSafeInteger(v) && (v as number) >= 0,
+  b: (v) => typeof v === 'boolean',
+  n: (v) => typeof v === 'number' && Number.isFinite(v),
+  p: (v) => typeof v === 'number' && v > 0 && v < 1e6,
+  i: (v) => typeof v === 'string' || Number.isSafeInteger(v),
+  a: (v) => v !== undefined,
+  l: (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'),
+};
+
+/** Required fields of each op the client knows; any other op is dropped. */
+const REQUIRED: Record<string, string> = {
+  welcome: 'node s,session s',
+  subscribed: 'channel s,epoch s,offset o,recovered b',
+  message: 'channel s,offset o,data a',
+  ack: 'id i,channel s,offset o',
+  error: 'code s',
+  refreshed: 'exp n',
+  pong: '',
+  unsubscribed: 'channel s',
+};
+
+/** Optional fields: one of the wrong type is removed, so the typed frame never lies. */
+const OPTIONAL = 'id i,reason s,message s,channel s,version s,sub s,pingInterval p,features l';
+
+const fields = (spec: string) =>
+  spec === '' ? [] : spec.split(',').map((f) => f.split(' ') as [string, string]);
 
 /** Parses one server frame; null for anything that is not a well-formed frame of a known op. */
 export function parseServerFrame(text: unknown): ServerFrame | null {
@@ -106,74 +130,13 @@ export function parseServerFrame(text: unknown): ServerFrame | null {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const f = value as Record<string, unknown>;
-  switch (f.op) {
-    case 'welcome': {
-      const node = str(f.node);
-      const session = str(f.session);
-      if (node === undefined || session === undefined) return null;
-      const ping = typeof f.pingInterval === 'number' && f.pingInterval > 0 ? f.pingInterval : undefined;
-      const features = Array.isArray(f.features) ? f.features.filter((x) => typeof x === 'string') : [];
-      return {
-        op: 'welcome',
-        node,
-        session,
-        version: str(f.version),
-        sub: str(f.sub),
-        pingInterval: ping,
-        features,
-      };
-    }
-    case 'subscribed': {
-      const channel = str(f.channel);
-      const epoch = str(f.epoch);
-      const at = offset(f.offset);
-      if (channel === undefined || epoch === undefined || at === undefined) return null;
-      if (typeof f.recovered !== 'boolean') return null;
-      return {
-        op: 'subscribed',
-        channel,
-        epoch,
-        offset: at,
-        recovered: f.recovered,
-        reason: str(f.reason),
-        id: requestId(f.id),
-      };
-    }
-    case 'message': {
-      const channel = str(f.channel);
-      const at = offset(f.offset);
-      if (channel === undefined || at === undefined || !('data' in f)) return null;
-      return { op: 'message', channel, data: f.data, offset: at };
-    }
-    case 'ack': {
-      const id = requestId(f.id);
-      const channel = str(f.channel);
-      const at = offset(f.offset);
-      if (id === undefined || channel === undefined || at === undefined) return null;
-      return { op: 'ack', id, channel, offset: at };
-    }
-    case 'error': {
-      const code = str(f.code);
-      if (code === undefined) return null;
-      return {
-        op: 'error',
-        code,
-        message: str(f.message) ?? code,
-        id: requestId(f.id),
-        channel: str(f.channel),
-      };
-    }
-    case 'refreshed': {
-      if (typeof f.exp !== 'number' || !Number.isFinite(f.exp)) return null;
-      return { op: 'refreshed', exp: f.exp, id: requestId(f.id) };
-    }
-    case 'pong':
-      return { op: 'pong' };
-    case 'unsubscribed': {
-      const channel = str(f.channel);
-      return channel === undefined ? null : { op: 'unsubscribed', channel };
-    }
-    default:
-      return null;
+  const required = typeof f.op === 'string' && Object.hasOwn(REQUIRED, f.op) ? REQUIRED[f.op] : undefined;
+  if (required === undefined) return null;
+  for (const [name, kind] of fields(required)) if (!KINDS[kind]?.(f[name])) return null;
+  for (const [name, kind] of fields(OPTIONAL)) {
+    if (f[name] !== undefined && !KINDS[kind]?.(f[name]) && !required.includes(`${name} `)) delete f[name];
   }
+  if (f.op === 'welcome') f.features ??= [];
+  if (f.op === 'error') f.message ??= f.code;
+  return f as unknown as ServerFrame;
 }

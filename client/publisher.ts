@@ -34,19 +34,17 @@ interface Entry {
 
 export interface PublisherDeps {
   readonly clock: Clock;
-  readonly random: () => number;
   readonly timeoutMs: number;
   readonly nextId: () => number;
   /** Sends a frame on the current connection; false when there is none. */
   readonly send: (frame: Record<string, unknown>) => boolean;
 }
 
-/** 128 random bits as 32 hex characters, within the protocol's 1–64. */
-function idempotencyKey(random: () => number): string {
-  const bytes = new Uint8Array(16);
-  const crypto = (globalThis as { crypto?: { getRandomValues(a: Uint8Array): Uint8Array } }).crypto;
-  if (crypto !== undefined) crypto.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256);
+/** 128 random bits as 32 hex characters, within the protocol's 1–64 (Web Crypto: browsers and Node ≥ 20). */
+function idempotencyKey(): string {
+  const bytes = (
+    globalThis as unknown as { crypto: { getRandomValues(a: Uint8Array): Uint8Array } }
+  ).crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
@@ -72,7 +70,7 @@ export class Publisher {
         id,
         channel,
         data,
-        key: idempotencyKey(this.deps.random),
+        key: idempotencyKey(),
         sentWithKey: undefined,
         resolve,
         reject,

@@ -21,7 +21,7 @@ describe('wsfleet/client', () => {
       expect(h.client.state).toBe('connecting');
       h.socket().welcome({ node: 'node-b', session: 'abc', features: ['idempotency'], sub: 'u1' });
       expect(h.client.state).toBe('connected');
-      expect(events).toEqual([
+      expect(events).toMatchObject([
         { node: 'node-b', session: 'abc', version: '0.1.0', sub: 'u1', features: ['idempotency'] },
       ]);
       expect(h.client.connection?.node).toBe('node-b');
