@@ -100,6 +100,15 @@ describe('the npm package', () => {
     expect(stdout).toMatch(/app/);
   });
 
+  it('carries what `wsfleet images validate` needs: the templates validate from the installed package', async () => {
+    const { stdout } = await run('npx', ['--offline', 'wsfleet', 'images', 'validate'], {
+      cwd: project,
+      timeout: 120_000,
+    });
+    expect(stdout).toContain(join(project, 'node_modules/wsfleet/images/packer'));
+    expect(stdout).toContain('The image templates are valid.');
+  }, 150_000);
+
   it("imports { connect } from 'wsfleet/client' in Node and talks to a real node", async () => {
     const script = join(project, 'node-client.mjs');
     await writeFile(
