@@ -136,7 +136,11 @@ export class WsfleetClient extends Emitter<ClientEvents> {
   constructor(url: string, options: ConnectOptions, WebSocket: WebSocketConstructor) {
     super();
     this.#url = url;
-    this.#opts = { ...DEFAULTS, ...options };
+    // An option given as undefined keeps its default.
+    this.#opts = {
+      ...DEFAULTS,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    };
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#policy = { ...DEFAULT_RECONNECT, ...options.reconnect };
@@ -480,7 +484,8 @@ export class WsfleetClient extends Emitter<ClientEvents> {
 
   /** The device is back online: skip the rest of the backoff wait. */
   #reconnectNow(): void {
-    if (this.#state !== 'disconnected' || !this.#reconnectTimer.armed) return;
+    // Only while waiting for the reconnect timer (not while fetching a token, say).
+    if (this.#state !== 'disconnected') return;
     this.#reconnectTimer.cancel();
     void this.#open();
   }

@@ -104,6 +104,17 @@ describe('wsfleet/client publish', () => {
     h.client.close();
   });
 
+  it('keeps the default timeout when the option is given as undefined', async () => {
+    const h = await harness({ publishTimeoutMs: undefined });
+    h.socket().welcome({ pingInterval: 1_000 });
+    const result = settled(h.client.publish('news', 1));
+    await h.clock.advance(14_999);
+    expect(result).toEqual({});
+    await h.clock.advance(1);
+    expect(result.error?.code).toBe('timeout');
+    h.client.close();
+  });
+
   it('rejects what is pending with closed on close(), and later publishes at once', async () => {
     const h = await harness();
     const pending = settled(h.client.publish('news', 1));
