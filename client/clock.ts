@@ -17,13 +17,8 @@ export const systemClock: Clock = {
 /** One timer that can be re-armed; `at` is absolute, so waits longer than setTimeout allows still work. */
 export class Timer {
   #handle: unknown;
-  #armed = false;
 
   constructor(private readonly clock: Clock) {}
-
-  get armed(): boolean {
-    return this.#armed;
-  }
 
   after(ms: number, fn: () => void): void {
     this.at(this.clock.now() + ms, fn);
@@ -31,23 +26,14 @@ export class Timer {
 
   at(when: number, fn: () => void): void {
     this.cancel();
-    this.#armed = true;
     const wait = when - this.clock.now();
-    if (wait > MAX_TIMER_MS) {
-      this.#handle = this.clock.setTimeout(() => this.at(when, fn), MAX_TIMER_MS);
-      return;
-    }
-    this.#handle = this.clock.setTimeout(
-      () => {
-        this.#armed = false;
-        fn();
-      },
-      Math.max(0, wait),
-    );
+    this.#handle =
+      wait > MAX_TIMER_MS
+        ? this.clock.setTimeout(() => this.at(when, fn), MAX_TIMER_MS)
+        : this.clock.setTimeout(fn, Math.max(0, wait));
   }
 
   cancel(): void {
-    if (this.#armed) this.clock.clearTimeout(this.#handle);
-    this.#armed = false;
+    this.clock.clearTimeout(this.#handle);
   }
 }

@@ -11,11 +11,7 @@ export class Emitter<Events extends object> {
       this.#listeners.set(event, set);
     }
     set.add(listener as Listener<never>);
-    return () => this.off(event, listener);
-  }
-
-  off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
-    this.#listeners.get(event)?.delete(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
   }
 
   /**
