@@ -13,84 +13,26 @@ import {
   type ServerFrame,
   type WelcomeFrame,
 } from './frames.ts';
-import { browserSignals, type PageSignals } from './page.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { browserSignals } from './page.ts';
 import { Publisher, type PublishOptions, type PublishResult } from './publisher.ts';
 import { closeKind, DEFAULT_RECONNECT, type ReconnectPolicy, reconnectDelay } from './reconnect.ts';
 import { Subscription } from './subscription.ts';
-import { isSubprotocolSafe, tokenExpiry } from './token.ts';
-
-/** What the client needs of a WebSocket: the browser's, Node 22's global one, or the `ws` package's. */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: unknown;
-  onmessage: unknown;
-  onclose: unknown;
-  onerror: unknown;
-}
-
-export type WebSocketConstructor = new (url: string, protocols: string[]) => unknown;
-
-export interface ConnectOptions {
-  /** A token for servers started with `--token-secret`; fixed for the client's life. */
-  readonly token?: string;
-  /** Called before a connect when there is no token yet, when it is about to expire, and after a refusal. */
-  readonly getToken?: () => string | Promise<string>;
-  /** The WebSocket class; defaults to the global one. In Node 20, pass `WebSocket` from the `ws` package. */
-  readonly WebSocket?: WebSocketConstructor;
-  /** Overrides of the reconnect schedule (README "Client" gives the defaults). */
-  readonly reconnect?: Partial<ReconnectPolicy>;
-  /** A connect that brings no welcome frame within this many ms is dropped and retried. Default 10000. */
-  readonly connectTimeoutMs?: number;
-  /** A publish not acknowledged within this many ms is rejected with `timeout`. Default 15000. */
-  readonly publishTimeoutMs?: number;
-  /** After the page turns visible, a ping not answered within this many ms drops the connection. Default 5000. */
-  readonly pongTimeoutMs?: number;
-  /** The token is refreshed this many ms before its `exp`. Default 30000. */
-  readonly refreshMarginMs?: number;
-  /** For tests: time, randomness and page signals. */
-  readonly clock?: Clock;
-  readonly random?: () => number;
-  readonly page?: PageSignals;
-}
-
-/** Where a subscription starts: now (nothing given) or after offset `since` of `epoch`. */
-export interface SubscribeOptions {
-  readonly since?: number;
-  readonly epoch?: string;
-}
-
-export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
-
-export interface Connected {
-  readonly node: string;
-  readonly session: string;
-  readonly version: string | undefined;
-  /** The token's `sub`, when it has one. */
-  readonly sub: string | undefined;
-  /** Optional protocol features of this server: `idempotency`, `refresh`. */
-  readonly features: readonly string[];
-}
-
-export interface ClientEvents {
-  state: ConnectionState;
-  connecting: { readonly attempt: number };
-  connected: Connected;
-  /** `reconnectInMs` is undefined when the client will not reconnect (closed, or a token it cannot renew). */
-  disconnected: {
-    readonly code: number;
-    readonly reason: string;
-    readonly reconnectInMs: number | undefined;
-  };
-  /** Problems that belong to no single request: a malformed server frame, a failed token fetch or refresh. */
-  error: WsfleetError;
-}
+import { isSubprotocolSafe } from './token.ts';
+import { TokenKeeper } from './token-keeper.ts';
+import type {
+  ClientEvents,
+  Connected,
+  ConnectionState,
+  ConnectOptions,
+  SubscribeOptions,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.ts';
 
 interface Connection {
   readonly socket: WebSocketLike;
   welcome: WelcomeFrame | undefined;
-  awaitingPong: boolean;
 }
 
 const DEFAULTS = {
@@ -101,8 +43,6 @@ const DEFAULTS = {
 };
 /** A subscription the broker could not set up is retried after 1–3 s on the same connection. */
 const SUBSCRIBE_RETRY_MS = [1_000, 3_000] as const;
-/** A failed token fetch for a refresh is tried again this often until the token expires. */
-const REFRESH_RETRY_MS = 5_000;
 
 export class WsfleetClient extends Emitter<ClientEvents> {
   readonly #url: string;
@@ -117,17 +57,14 @@ export class WsfleetClient extends Emitter<ClientEvents> {
   readonly #publisher: Publisher;
   readonly #reconnectTimer: Timer;
   readonly #connectTimer: Timer;
-  readonly #pingTimer: Timer;
-  readonly #pongTimer: Timer;
   readonly #stableTimer: Timer;
-  readonly #refreshTimer: Timer;
+  readonly #heartbeat: Heartbeat;
+  readonly #tokens: TokenKeeper;
   readonly #unhook: (() => void)[];
   #state: ConnectionState = 'connecting';
   #conn: Connection | undefined;
   #connected: Connected | undefined;
-  #token: string | undefined;
   #refreshId: number | undefined;
-  #needToken = true;
   #attempt = 0;
   #nextId = 1;
   #generation = 0;
@@ -145,14 +82,22 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     this.#random = options.random ?? Math.random;
     this.#policy = { ...DEFAULT_RECONNECT, ...options.reconnect };
     this.#WebSocket = WebSocket;
-    this.#token = options.token;
-    this.#needToken = options.getToken !== undefined && options.token === undefined;
     this.#reconnectTimer = new Timer(this.#clock);
     this.#connectTimer = new Timer(this.#clock);
-    this.#pingTimer = new Timer(this.#clock);
-    this.#pongTimer = new Timer(this.#clock);
     this.#stableTimer = new Timer(this.#clock);
-    this.#refreshTimer = new Timer(this.#clock);
+    this.#heartbeat = new Heartbeat(
+      this.#clock,
+      () => this.#send({ op: 'ping' }),
+      () => this.#abandon('no answer to ping'),
+    );
+    this.#tokens = new TokenKeeper(
+      this.#clock,
+      options.token,
+      options.getToken,
+      this.#opts.refreshMarginMs,
+      (err) => this.emit('error', err),
+      (token) => this.#handOver(token),
+    );
     this.#publisher = new Publisher({
       clock: this.#clock,
       timeoutMs: this.#opts.publishTimeoutMs,
@@ -189,7 +134,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     const { since, epoch } = from;
     // The server refuses `since` without `epoch`: an offset means nothing outside its epoch.
     if ((since === undefined) !== (epoch === undefined) || !(since === undefined || since >= 0)) {
-      throw badArgument('since (an offset ≥ 0) and epoch go together', channel);
+      throw badArgument('since and epoch go together', channel);
     }
     const sub = new Subscription(
       channel,
@@ -224,7 +169,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     this.#detach();
     if (conn !== undefined) this.#closeSocket(conn.socket, 1000, 'client closed');
     this.#reconnectTimer.cancel();
-    this.#refreshTimer.cancel();
+    this.#tokens.stop();
     for (const unhook of this.#unhook) unhook();
     this.#publisher.closeAll(clientError('closed'));
     for (const sub of this.#subs.values()) sub._end('unsubscribed');
@@ -244,18 +189,13 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     const generation = ++this.#generation;
     this.#setState('connecting');
     this.emit('connecting', { attempt: this.#attempt });
-    const getToken = this.#opts.getToken;
-    if (getToken !== undefined && (this.#needToken || this.#tokenExpiring())) {
-      const token = await this.#fetchToken(getToken);
-      if (generation !== this.#generation) return;
-      if (token === undefined) {
-        this.#scheduleReconnect(1006, 'token fetch failed', 'lost');
-        return;
-      }
-      this.#token = token;
-      this.#needToken = false;
+    const ready = await this.#tokens.ready();
+    if (generation !== this.#generation) return;
+    if (!ready) {
+      this.#scheduleReconnect(1006, 'token fetch failed', 'lost');
+      return;
     }
-    const token = this.#token;
+    const token = this.#tokens.token;
     const protocols = ['wsfleet'];
     let url = this.#url;
     if (token !== undefined) {
@@ -266,11 +206,11 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     try {
       socket = new this.#WebSocket(url, protocols) as WebSocketLike;
     } catch (err) {
-      this.emit('error', new WsfleetError('bad_argument', 'WebSocket constructor failed', { cause: err }));
-      this.#scheduleReconnect(1006, 'WebSocket constructor failed', 'lost');
+      this.emit('error', new WsfleetError('bad_argument', 'new WebSocket failed', { cause: err }));
+      this.#scheduleReconnect(1006, 'new WebSocket failed', 'lost');
       return;
     }
-    const conn: Connection = { socket, welcome: undefined, awaitingPong: false };
+    const conn: Connection = { socket, welcome: undefined };
     this.#conn = conn;
     socket.onmessage = (event: { data: unknown }) => {
       if (this.#conn === conn) this.#onFrame(conn, event.data);
@@ -279,7 +219,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
       if (this.#conn === conn) this.#onClose(event.code, event.reason, closeKind(event.code));
     };
     socket.onerror = () => undefined; // a close event always follows, and handles it
-    this.#connectTimer.after(this.#opts.connectTimeoutMs, () => this.#abandon('no welcome from the server'));
+    this.#connectTimer.after(this.#opts.connectTimeoutMs, () => this.#abandon('no welcome'));
   }
 
   #send(frame: Record<string, unknown>): boolean {
@@ -290,7 +230,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
   }
 
   #onFrame(conn: Connection, data: unknown): void {
-    conn.awaitingPong = false;
+    this.#heartbeat.answered();
     const frame = parseServerFrame(data);
     if (frame === null) {
       this.emit(
@@ -325,7 +265,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
       case 'refreshed':
         if (frame.id === this.#refreshId) {
           this.#refreshId = undefined;
-          this.#scheduleRefresh();
+          this.#tokens.schedule();
         }
         return;
       case 'pong':
@@ -340,24 +280,13 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     this.#connected = frame;
     this.#setState('connected');
     this.emit('connected', this.#connected);
-    const pingMs = (frame.pingInterval ?? 25) * 1000;
-    const heartbeat = () => {
-      // Any frame counts as an answer. Hidden tabs throttle timers, so only a ping left
-      // unanswered for a whole interval means the connection is gone, never elapsed time alone.
-      if (conn.awaitingPong) {
-        this.#abandon('no answer to ping');
-        return;
-      }
-      conn.awaitingPong = this.#send({ op: 'ping' });
-      this.#pingTimer.after(pingMs, heartbeat);
-    };
-    this.#pingTimer.after(pingMs, heartbeat);
+    this.#heartbeat.start((frame.pingInterval ?? 25) * 1000);
     this.#stableTimer.after(this.#policy.stableMs, () => {
       this.#attempt = 0;
     });
     for (const sub of this.#subs.values()) this.#sendSubscribe(sub);
     this.#publisher.resume(frame);
-    this.#scheduleRefresh();
+    this.#tokens.schedule();
   }
 
   #sendSubscribe(sub: Subscription): void {
@@ -428,8 +357,9 @@ export class WsfleetClient extends Emitter<ClientEvents> {
   #detach(): void {
     const conn = this.#conn;
     this.#conn = undefined;
-    for (const timer of [this.#connectTimer, this.#pingTimer, this.#pongTimer, this.#stableTimer])
-      timer.cancel();
+    this.#connectTimer.cancel();
+    this.#stableTimer.cancel();
+    this.#heartbeat.stop();
     for (const handle of this.#retries) this.#clock.clearTimeout(handle);
     this.#retries.clear();
     this.#subscribeIds.clear();
@@ -451,15 +381,16 @@ export class WsfleetClient extends Emitter<ClientEvents> {
   #afterClose(conn: Connection, code: number, reason: string, kind: ReturnType<typeof closeKind>): void {
     for (const sub of this.#subs.values()) sub._suspend();
     this.#publisher.suspend();
-    if (conn.welcome === undefined && this.#opts.getToken !== undefined) this.#needToken = true;
+    // A browser sees a refused token only as a connection that closed before the welcome.
+    if (conn.welcome === undefined) this.#tokens.invalidate();
     if (kind === 'token_expired') {
-      if (this.#opts.getToken === undefined) {
+      if (!this.#tokens.renewable) {
         this.emit('error', clientError('token_expired'));
         this.emit('disconnected', { code, reason, reconnectInMs: undefined });
         this.close();
         return;
       }
-      this.#needToken = true;
+      this.#tokens.invalidate();
     }
     this.#scheduleReconnect(code, reason, kind);
   }
@@ -474,12 +405,7 @@ export class WsfleetClient extends Emitter<ClientEvents> {
 
   /** The page turned visible: a ping now tells within pongTimeoutMs whether the connection survived. */
   #checkNow(): void {
-    const conn = this.#conn;
-    if (conn?.welcome === undefined) return;
-    conn.awaitingPong = this.#send({ op: 'ping' });
-    this.#pongTimer.after(this.#opts.pongTimeoutMs, () => {
-      if (this.#conn === conn && conn.awaitingPong) this.#abandon('no answer to ping');
-    });
+    if (this.#conn?.welcome !== undefined) this.#heartbeat.checkNow(this.#opts.pongTimeoutMs);
   }
 
   /** The device is back online: skip the rest of the backoff wait. */
@@ -490,57 +416,13 @@ export class WsfleetClient extends Emitter<ClientEvents> {
     void this.#open();
   }
 
-  #tokenExpiring(): boolean {
-    if (this.#token === undefined) return true;
-    const exp = tokenExpiry(this.#token);
-    return exp !== undefined && exp - this.#clock.now() <= this.#opts.refreshMarginMs;
-  }
-
-  /** Arms the refresh `refreshMarginMs` before the current token's `exp` (only with getToken). */
-  #scheduleRefresh(): void {
-    this.#refreshTimer.cancel();
-    if (this.#opts.getToken === undefined || this.#token === undefined) return;
-    const exp = tokenExpiry(this.#token);
-    if (exp === undefined) return;
-    const margin = this.#opts.refreshMarginMs;
-    this.#refreshTimer.at(exp - margin, () => void this.#refresh(exp));
-  }
-
-  /** A token from getToken, or undefined (reported as token_failed) when it throws or returns no string. */
-  async #fetchToken(getToken: () => string | Promise<string>): Promise<string | undefined> {
-    try {
-      const token = await getToken();
-      if (typeof token === 'string' && token !== '') return token;
-      throw new TypeError('getToken returned no token');
-    } catch (err) {
-      if (!this.closed) this.emit('error', clientError('token_failed', { cause: err }));
-      return undefined;
-    }
-  }
-
-  async #refresh(oldExp: number): Promise<void> {
-    const getToken = this.#opts.getToken;
-    if (getToken === undefined || this.#state === 'closed') return;
-    const token = await this.#fetchToken(getToken);
-    if (this.closed) return;
-    if (token === undefined) {
-      if (this.#clock.now() + REFRESH_RETRY_MS < oldExp) {
-        this.#refreshTimer.after(REFRESH_RETRY_MS, () => void this.#refresh(oldExp));
-      }
-      return;
-    }
-    this.#token = token;
-    const newExp = tokenExpiry(token);
-    const conn = this.#conn;
-    if (conn?.welcome?.features.includes('refresh') === true) {
-      const id = this.#nextId++;
-      if (this.#send({ op: 'refresh', token, id })) {
-        this.#refreshId = id;
-        return; // `refreshed` arms the next one
-      }
-    }
-    // Without server support the new token is used from the next connect on.
-    if (newExp !== undefined && newExp > oldExp) this.#scheduleRefresh();
+  /** Gives a new token to the open connection when the server can take one (the `refresh` feature). */
+  #handOver(token: string): boolean {
+    if (this.#conn?.welcome?.features.includes('refresh') !== true) return false;
+    const id = this.#nextId++;
+    if (!this.#send({ op: 'refresh', token, id })) return false;
+    this.#refreshId = id;
+    return true;
   }
 }
 
@@ -549,7 +431,7 @@ function badArgument(message: string, channel?: string): WsfleetError {
 }
 
 function checkChannel(channel: string): void {
-  if (!isValidChannel(channel)) throw badArgument('channel: 1–200 of [A-Za-z0-9_.:@/=-]', channel);
+  if (!isValidChannel(channel)) throw badArgument('bad channel name', channel);
 }
 
 /**
@@ -557,15 +439,7 @@ function checkChannel(channel: string): void {
  * Throws a WsfleetError (`bad_argument`, `no_websocket`) when it cannot even start.
  */
 export function connect(url: string, options: ConnectOptions = {}): WsfleetClient {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch (err) {
-    throw new WsfleetError('bad_argument', 'not a URL', { cause: err });
-  }
-  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
-    throw badArgument('the URL must start with ws:// or wss://');
-  }
+  if (!/^wss?:\/\/[^/]/i.test(url)) throw badArgument('not a ws:// or wss:// URL');
   const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (WebSocket === undefined) throw clientError('no_websocket');
   return new WsfleetClient(url, options, WebSocket);

@@ -17,23 +17,26 @@ export const systemClock: Clock = {
 /** One timer that can be re-armed; `at` is absolute, so waits longer than setTimeout allows still work. */
 export class Timer {
   #handle: unknown;
+  readonly #clock: Clock;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
 
   after(ms: number, fn: () => void): void {
-    this.at(this.clock.now() + ms, fn);
+    this.at(this.#clock.now() + ms, fn);
   }
 
   at(when: number, fn: () => void): void {
     this.cancel();
-    const wait = when - this.clock.now();
+    const wait = when - this.#clock.now();
     this.#handle =
       wait > MAX_TIMER_MS
-        ? this.clock.setTimeout(() => this.at(when, fn), MAX_TIMER_MS)
-        : this.clock.setTimeout(fn, Math.max(0, wait));
+        ? this.#clock.setTimeout(() => this.at(when, fn), MAX_TIMER_MS)
+        : this.#clock.setTimeout(fn, Math.max(0, wait));
   }
 
   cancel(): void {
-    this.clock.clearTimeout(this.#handle);
+    this.#clock.clearTimeout(this.#handle);
   }
 }

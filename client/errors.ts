@@ -6,14 +6,14 @@
  */
 export const CLIENT_ERRORS = {
   closed: 'client closed',
-  disconnected: 'connection lost after sending; delivery unknown',
-  timeout: 'no answer in time',
+  disconnected: 'connection lost; delivery unknown',
+  timeout: 'no ack in time',
   bad_argument: 'bad argument',
-  already_subscribed: 'already subscribed to this channel',
-  token_expired: 'token expired and there is no getToken',
+  already_subscribed: 'already subscribed',
+  token_expired: 'token expired',
   token_failed: 'getToken failed',
-  bad_server_frame: 'the server sent a frame outside the protocol',
-  no_websocket: 'no global WebSocket: pass one as the WebSocket option',
+  bad_server_frame: 'bad frame from the server',
+  no_websocket: 'no WebSocket: pass one in the options',
 } as const;
 
 export type ClientErrorCode = keyof typeof CLIENT_ERRORS;

@@ -1,19 +1,9 @@
 /**
  * wsfleet/client: the client of a wsfleet cluster for browsers and Node ≥ 20, with no runtime
- * dependency. README "Client" is its guide and reference.
+ * dependency. README "The client" is its guide and reference.
  */
 
-export {
-  type ClientEvents,
-  type Connected,
-  type ConnectionState,
-  type ConnectOptions,
-  connect,
-  type SubscribeOptions,
-  type WebSocketConstructor,
-  type WebSocketLike,
-  WsfleetClient,
-} from './client.ts';
+export { connect, WsfleetClient } from './client.ts';
 export type { Clock } from './clock.ts';
 export { CLIENT_ERRORS, type ClientErrorCode, WsfleetError } from './errors.ts';
 export type { Feature, ServerErrorCode } from './frames.ts';
@@ -28,3 +18,12 @@ export type {
   SubscriptionEvents,
   SubscriptionState,
 } from './subscription.ts';
+export type {
+  ClientEvents,
+  Connected,
+  ConnectionState,
+  ConnectOptions,
+  SubscribeOptions,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.ts';

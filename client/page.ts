@@ -17,27 +17,16 @@ interface EventSource {
 
 const noop = () => undefined;
 
-/** The signals of the current page, or none outside a browser. */
+/** The signals of the current page, or none outside a browser (Node, a worker). */
 export function browserSignals(): PageSignals {
-  const g = globalThis as {
-    document?: EventSource & { visibilityState?: string };
-    addEventListener?: unknown;
+  const doc = (globalThis as { document?: EventSource & { visibilityState?: string } }).document;
+  const listen = (target: EventSource | undefined, type: string, fn: () => void) => {
+    if (doc === undefined || target === undefined) return noop;
+    target.addEventListener(type, fn);
+    return () => target.removeEventListener(type, fn);
   };
-  const doc = g.document;
-  const win = typeof g.addEventListener === 'function' ? (globalThis as unknown as EventSource) : undefined;
   return {
-    onVisible(fn) {
-      if (doc === undefined) return noop;
-      const listener = () => {
-        if (doc.visibilityState === 'visible') fn();
-      };
-      doc.addEventListener('visibilitychange', listener);
-      return () => doc.removeEventListener('visibilitychange', listener);
-    },
-    onOnline(fn) {
-      if (win === undefined || doc === undefined) return noop;
-      win.addEventListener('online', fn);
-      return () => win.removeEventListener('online', fn);
-    },
+    onVisible: (fn) => listen(doc, 'visibilitychange', () => doc?.visibilityState === 'visible' && fn()),
+    onOnline: (fn) => listen(globalThis as unknown as EventSource, 'online', fn),
   };
 }

@@ -53,7 +53,17 @@ const idempotent = (welcome: WelcomeFrame | undefined) => welcome?.features.incl
 export class Publisher {
   readonly #entries = new Map<RequestId, Entry>();
 
-  constructor(private readonly deps: PublisherDeps) {}
+  readonly #clock: Clock;
+  readonly #timeoutMs: number;
+  readonly #nextId: () => number;
+  readonly #send: (frame: Record<string, unknown>) => boolean;
+
+  constructor(deps: PublisherDeps) {
+    this.#clock = deps.clock;
+    this.#timeoutMs = deps.timeoutMs;
+    this.#nextId = deps.nextId;
+    this.#send = deps.send;
+  }
 
   publish(
     channel: string,
@@ -62,10 +72,10 @@ export class Publisher {
     welcome: WelcomeFrame | undefined,
   ): Promise<PublishResult> {
     return new Promise<PublishResult>((resolve, reject) => {
-      const id = this.deps.nextId();
-      const timer = this.deps.clock.setTimeout(() => {
+      const id = this.#nextId();
+      const timer = this.#clock.setTimeout(() => {
         if (this.#entries.delete(id)) reject(clientError('timeout', { channel }));
-      }, options.timeoutMs ?? this.deps.timeoutMs);
+      }, options.timeoutMs ?? this.#timeoutMs);
       const entry: Entry = {
         id,
         channel,
@@ -77,11 +87,11 @@ export class Publisher {
         timer,
       };
       this.#entries.set(id, entry);
-      if (welcome !== undefined) this.#send(entry, welcome);
+      if (welcome !== undefined) this.#transmit(entry, welcome);
     });
   }
 
-  #send(entry: Entry, welcome: WelcomeFrame): void {
+  #transmit(entry: Entry, welcome: WelcomeFrame): void {
     const withKey = idempotent(welcome);
     const frame: Record<string, unknown> = {
       op: 'publish',
@@ -90,14 +100,14 @@ export class Publisher {
       id: entry.id,
     };
     if (withKey) frame.idempotencyKey = entry.key;
-    if (this.deps.send(frame)) entry.sentWithKey = withKey;
+    if (this.#send(frame)) entry.sentWithKey = withKey;
   }
 
   #settle(id: RequestId): Entry | undefined {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
     this.#entries.delete(id);
-    this.deps.clock.clearTimeout(entry.timer);
+    this.#clock.clearTimeout(entry.timer);
     return entry;
   }
 
@@ -115,7 +125,7 @@ export class Publisher {
   /** A new connection: sends what waits, and retries what the old one may have lost. */
   resume(welcome: WelcomeFrame): void {
     for (const entry of this.#entries.values()) {
-      if (entry.sentWithKey === undefined) this.#send(entry, welcome);
+      if (entry.sentWithKey === undefined) this.#transmit(entry, welcome);
     }
   }
 

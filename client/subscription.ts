@@ -79,9 +79,7 @@ export class Subscription extends Emitter<SubscriptionEvents> implements AsyncIt
 
   /** Stops the subscription; iterators end after the messages they already hold. */
   unsubscribe(): void {
-    if (this.#state === 'unsubscribed' || this.#state === 'failed') return;
-    this.#host.unsubscribe(this);
-    this._end('unsubscribed');
+    if (this._end('unsubscribed')) this.#host.unsubscribe(this);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Message> {
@@ -96,7 +94,7 @@ export class Subscription extends Emitter<SubscriptionEvents> implements AsyncIt
         for (;;) {
           const message = reader.queue.shift();
           if (message !== undefined) return { done: false, value: message };
-          if (this.#state === 'unsubscribed' || this.#state === 'failed') return done();
+          if (this.#over) return done();
           await new Promise<void>((resolve) => {
             reader.wake = resolve;
           });
@@ -122,7 +120,7 @@ export class Subscription extends Emitter<SubscriptionEvents> implements AsyncIt
 
   /** @internal A `subscribed` frame for this channel. */
   _subscribed(epoch: string, offset: number, recovered: boolean, reason: string | undefined): void {
-    if (this.#state === 'unsubscribed' || this.#state === 'failed') return;
+    if (this.#over) return;
     this.#state = 'subscribed';
     this.#position = { epoch, offset };
     if (!recovered)
@@ -150,16 +148,19 @@ export class Subscription extends Emitter<SubscriptionEvents> implements AsyncIt
 
   /** @internal The server refused the subscription for good. */
   _fail(error: WsfleetError): void {
-    if (this.#state === 'unsubscribed' || this.#state === 'failed') return;
-    this._end('failed');
-    this.emit('error', error);
+    if (this._end('failed')) this.emit('error', error);
   }
 
   /** @internal Ends the subscription (unsubscribe, failure or client close). */
-  _end(state: 'unsubscribed' | 'failed'): void {
-    if (this.#state === 'unsubscribed' || this.#state === 'failed') return;
+  _end(state: 'unsubscribed' | 'failed'): boolean {
+    if (this.#over) return false;
     this.#state = state;
     for (const reader of this.#iterators) reader.wake?.();
     if (state === 'unsubscribed') this.emit('unsubscribed', { channel: this.channel });
+    return true;
+  }
+
+  get #over(): boolean {
+    return this.#state === 'unsubscribed' || this.#state === 'failed';
   }
 }
