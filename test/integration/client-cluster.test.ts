@@ -164,6 +164,26 @@ describe('wsfleet/client on a two-node cluster', () => {
     expect(r.missed).toEqual([]);
   }, 60_000);
 
+  it('hands a fresh token to the open connection, which outlives its first token', async () => {
+    target = 'a';
+    // The server takes a token up to 30 s past its exp; this one has 4 s of that left, so the
+    // server would close the connection with 4001 then, unless the in-band refresh took.
+    const exp = Math.floor(Date.now() / 1000) - 26;
+    const first = signToken({ sub: 'refresher', exp }, SECRET);
+    let calls = 0;
+    const r = await subscriber('refresh', () => (calls++ === 0 ? first : token('refresher', 600)));
+    const session = r.client.connection?.session;
+    await waitFor(() => calls >= 2, STEP_MS, 'the refresh');
+    // Past the moment the server would have closed it, by a margin: the same connection, live.
+    const closeAt = (exp + 30) * 1000 + 2_000;
+    await waitFor(() => Date.now() > closeAt, 15_000, 'the first token’s end on the server');
+    const offset = await publish('a', 'refresh', 'after-exp');
+    await waitFor(() => r.messages.length >= 1, STEP_MS, 'the message after exp');
+    expect(r.messages.map((m) => [m.data, m.offset])).toEqual([['after-exp', offset]]);
+    expect(r.closes).toEqual([]);
+    expect(r.client.connection?.session).toBe(session);
+  }, 60_000);
+
   it('fetches a fresh token before exp and the next connection uses it', async () => {
     target = 'a';
     const subs: string[] = [];
