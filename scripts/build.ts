@@ -1,13 +1,15 @@
 /**
  * Bundles the CLI and every daemon into one ESM file, dist/wsfleet.js: what `npm ci` links as the
- * `wsfleet` bin, what the tests spawn, and what the images carry.
+ * `wsfleet` bin, what the tests spawn, and what the images carry. Let's Encrypt's staging roots go
+ * beside it, where cert-sync looks for them (daemons/cert-sync/trust.ts).
  */
-import { chmod } from 'node:fs/promises';
+import { chmod, copyFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build as esbuild } from 'esbuild';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BUNDLE = `${ROOT}dist/wsfleet.js`;
+export const STAGING_ROOTS_SOURCE = `${ROOT}daemons/cert-sync/letsencrypt-staging-roots.pem`;
 
 export async function build(): Promise<string> {
   await esbuild({
@@ -27,6 +29,7 @@ export async function build(): Promise<string> {
     logLevel: 'warning',
   });
   await chmod(BUNDLE, 0o755);
+  await copyFile(STAGING_ROOTS_SOURCE, `${ROOT}dist/letsencrypt-staging-roots.pem`);
   return BUNDLE;
 }
 
