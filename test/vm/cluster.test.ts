@@ -121,7 +121,7 @@ describe(`the cluster on lab ${LAB}`, () => {
       for (const name of await appNames()) {
         const vm = await machine(name);
         const env = await vm.run(['cat', '/etc/wsfleet/cert-sync.env']);
-        expect(env).toMatch(/^WSFLEET_STAGING=true$/m);
+        expect(env).toMatch(/^WSFLEET_STAGING="?true"?$/m);
         expect(env).not.toContain('WSFLEET_EXTRA_ROOTS');
         // Pebble's root where the image ships Let's Encrypt's staging roots: the one difference.
         expect((await vm.run(['cat', '/opt/wsfleet/letsencrypt-staging-roots.pem'])).trim()).toBe(
