@@ -15,7 +15,8 @@ export interface FleetNames {
   readonly firewall: { readonly web: string; readonly challenges: string; readonly healthChecks: string };
   readonly appAddress: string;
   readonly renewerAddress: string;
-  readonly healthCheck: { readonly app: string; readonly renewer: string };
+  /** app: readiness, for the load balancer; appLive: liveness, for the app group's autohealing. */
+  readonly healthCheck: { readonly app: string; readonly appLive: string; readonly renewer: string };
   readonly redis: string;
   /** Instance templates are `<prefix><hash>`: a new image or user-data gives a new template. */
   readonly templatePrefix: { readonly app: string; readonly renewer: string };
@@ -43,7 +44,7 @@ export function fleetNames(config: Pick<FleetConfig, 'name' | 'project' | 'regio
     },
     appAddress: `${n}-app`,
     renewerAddress: `${n}-renewer`,
-    healthCheck: { app: `${n}-app-http`, renewer: `${n}-renewer-tcp` },
+    healthCheck: { app: `${n}-app-http`, appLive: `${n}-app-live`, renewer: `${n}-renewer-tcp` },
     redis: `${n}-redis`,
     templatePrefix: { app: `${n}-app-`, renewer: `${n}-renewer-` },
     group: { app: `${n}-app`, renewer: `${n}-renewer` },

@@ -38,7 +38,8 @@ export function requiredServices(config: FleetConfig): string[] {
   ];
 }
 
-function servicesStep(config: FleetConfig): Step {
+/** Enables the APIs: run on its own, before any other step reads an API (deploy-plan.ts). */
+export function servicesStep(config: FleetConfig): Step {
   const wanted = requiredServices(config);
   return {
     title: `APIs ${wanted.map((s) => s.split('.')[0]).join(', ')}`,
@@ -177,7 +178,6 @@ export function foundationSteps(config: FleetConfig, names: FleetNames): Step[] 
       ],
     );
   return [
-    servicesStep(config),
     ensure(
       `VPC network ${names.network}`,
       ['compute', 'networks', 'describe', names.network],

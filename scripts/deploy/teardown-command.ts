@@ -64,7 +64,12 @@ export function teardownPlan(config: FleetConfig, names: FleetNames, deleteData:
         return doomed.sort().map((name) => ['compute', 'instance-templates', 'delete', name]);
       },
     },
-    ...(config.app.healthCheck === undefined ? [compute('health-checks', names.healthCheck.app, r)] : []),
+    ...(config.app.healthCheck === undefined
+      ? [
+          compute('health-checks', names.healthCheck.app, r),
+          compute('health-checks', names.healthCheck.appLive, r),
+        ]
+      : []),
     compute('health-checks', names.healthCheck.renewer, r),
     ...('create' in config.redis
       ? [

@@ -77,7 +77,7 @@ describe('deploy plan', () => {
       const out = await dryRun({ redis: { url: 'redis://10.0.0.3:6379' } });
       const commands = out.split('\n').filter((l) => l.startsWith(gcloud));
       const tail = ' --project=proj-test --format=json --quiet';
-      expect(commands).toHaveLength(23);
+      expect(commands).toHaveLength(24);
       expect(commands).toContain(
         `${gcloud} compute firewall-rules create wsfleet-allow-health-checks --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:80 --source-ranges=35.191.0.0/16,130.211.0.0/22,209.85.152.0/22,209.85.204.0/22 --target-tags=wsfleet-app,wsfleet-renewer${tail}`,
       );
@@ -101,6 +101,29 @@ describe('deploy plan', () => {
       expect(text).toMatch(/^#cloud-config\n/);
       expect(text).toContain('WSFLEET_REDIS_URL=\\"redis://10.0.0.3:6379\\"');
       await rm(join(userData, '..'), { recursive: true, force: true });
+    });
+
+    it('prints the DNS records once the address exists, and starts the renewer only after DNS', async () => {
+      const out = await dryRun({ redis: { url: 'redis://10.0.0.3:6379' } });
+      const lines = out.split('\n');
+      const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l));
+      const address = at(/compute addresses create wsfleet-app /);
+      const printed = at(/^# DNS: here the deploy prints an A record .* for ws\.example\.com/);
+      const appGroup = at(/instance-groups managed create wsfleet-app /);
+      const waited = at(/^# DNS: here the deploy waits \(--dns-timeout 1800 s\) until each name resolves/);
+      const renewerTemplate = at(/instance-templates create wsfleet-renewer-/);
+      const renewerGroup = at(/instance-groups managed create wsfleet-renewer /);
+      for (const index of [address, printed, appGroup, waited, renewerTemplate, renewerGroup])
+        expect(index).toBeGreaterThan(-1);
+      expect(address).toBeLessThan(printed);
+      expect(printed).toBeLessThan(appGroup);
+      expect(appGroup).toBeLessThan(waited);
+      expect(waited).toBeLessThan(renewerTemplate);
+      expect(renewerTemplate).toBeLessThan(renewerGroup);
+      // One numbering across the phases.
+      expect(out).toContain('# (23/23) ');
+      const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
+      if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
     });
 
     it('shows where a value is known only once Redis exists', async () => {
