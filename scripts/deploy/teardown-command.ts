@@ -56,10 +56,18 @@ export function teardownPlan(config: FleetConfig, names: FleetNames, deleteData:
     group(groups.renewer),
     {
       title: `instance templates ${prefixes.map((p) => `${p}*`).join(', ')}`,
-      describe: ['compute', 'instance-templates', 'list', `--filter=name ~ "^${config.name}-(app|renewer)-"`],
+      // Exactly <name>-<role>-<10 hex digits>: a fleet named `<name>-app` has templates that
+      // start with `<name>-app-` too, and they are not this fleet's.
+      describe: [
+        'compute',
+        'instance-templates',
+        'list',
+        `--filter=name ~ "^${config.name}-(app|renewer)-[0-9a-f]{10}$"`,
+      ],
       plan(found) {
         const listed = Array.isArray(found) ? (found as Json[]) : [];
-        const doomed = listed.map((t) => String(t.name)).filter((n) => prefixes.some((p) => n.startsWith(p)));
+        const ours = new RegExp(`^${config.name}-(app|renewer)-[0-9a-f]{10}$`);
+        const doomed = listed.map((t) => String(t.name)).filter((n) => ours.test(n));
         // One per command: gcloud sends several names as one HTTP batch request.
         return doomed.sort().map((name) => ['compute', 'instance-templates', 'delete', name]);
       },

@@ -73,7 +73,8 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
   ];
 
   it('creates every resource in order, then waits for healthy VMs and the certificate', {
-    timeout: 240_000,
+    // Some 70 gcloud runs, each a second or more (several on a loaded machine).
+    timeout: 600_000,
   }, async () => {
     const result = await fleet.run(deploy, flags());
     expect(result.err).toBe('');
@@ -291,7 +292,7 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     });
   });
 
-  it('creates nothing on a second run and says so', { timeout: 180_000 }, async () => {
+  it('creates nothing on a second run and says so', { timeout: 400_000 }, async () => {
     fleet.endpoint.clear();
     const result = await fleet.run(deploy, [...flags(), '--no-wait']);
     expect(result.code).toBe(0);

@@ -234,6 +234,24 @@ describe('deploy plan', () => {
       expect(commands.at(-1)).toBe('compute networks delete wsfleet');
     });
 
+    it("deletes no template of a fleet whose name starts with this one's (`wsfleet-app`)", () => {
+      const config = configOf();
+      const templates = teardownPlan(config, fleetNames(config), false).filter((step) =>
+        step.describe.includes('list'),
+      );
+      const listed = [
+        { name: 'wsfleet-app-0123456789' },
+        { name: 'wsfleet-renewer-abcdef0123' },
+        { name: 'wsfleet-app-app-0123456789' },
+        { name: 'wsfleet-app-renewer-0123456789' },
+      ];
+      expect(templates.flatMap((step) => step.plan(listed)).map((c) => c.join(' '))).toEqual([
+        'compute instance-templates delete wsfleet-app-0123456789',
+        'compute instance-templates delete wsfleet-renewer-abcdef0123',
+      ]);
+      for (const step of templates) expect(step.describe.join(' ')).toContain('[0-9a-f]{10}$');
+    });
+
     it('has nothing to do for what is gone, so it can run again', () => {
       const config = configOf();
       for (const deleteData of [false, true]) {
