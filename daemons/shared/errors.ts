@@ -61,6 +61,8 @@ export const ERROR_CODES = {
     "A gcloud command failed or overran its time limit; the message quotes gcloud's error and the command. Running the command again resumes.",
   WSFLEET_DEPLOY_MISSING:
     'A resource that must already exist does not (for example, `wsfleet rollout` before `wsfleet deploy`).',
+  WSFLEET_DEPLOY_PENDING:
+    'A resource the next step needs is still being made (a Redis instance CREATING after gcloud stopped waiting); run `wsfleet deploy` again in a few minutes, it continues.',
   WSFLEET_DEPLOY_DNS_TIMEOUT:
     "A certificate name did not resolve to the load balancer's address within --dns-timeout; set the printed DNS records and run `wsfleet deploy` again (it continues), or pass --no-wait-dns.",
   WSFLEET_DEPLOY_WAIT_TIMEOUT:

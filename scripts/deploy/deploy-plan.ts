@@ -11,6 +11,7 @@
  */
 
 import { renderUserData } from '../../cloud-init/render.ts';
+import { DeployError } from './errors.ts';
 import type { FleetConfig } from './fleet-config.ts';
 import type { FleetImages } from './images.ts';
 import { type FleetNames, fleetNames, lastSegment, regionalPath } from './names.ts';
@@ -104,7 +105,16 @@ export function redisStep(config: FleetConfig, names: FleetNames, facts: Facts):
     ),
     learn(resource) {
       const r = resource as Json | undefined;
-      if (typeof r?.host === 'string') facts.redis = { redisHost: r.host, redisPort: Number(r.port ?? 6379) };
+      if (typeof r?.host === 'string' && (r.state === undefined || r.state === 'READY')) {
+        facts.redis = { redisHost: r.host, redisPort: Number(r.port ?? 6379) };
+        return;
+      }
+      // A create that outlived gcloud's wait (Memorystore often takes 5–15 minutes) leaves the
+      // instance CREATING, without an address: the app's template cannot be made yet.
+      throw new DeployError(
+        'WSFLEET_DEPLOY_PENDING',
+        `Redis instance ${names.redis} is ${String(r?.state ?? 'not ready')} and has no address yet; run \`wsfleet deploy\` again in a few minutes (it continues here)`,
+      );
     },
   };
 }

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { commandProblems } from '../../scripts/deploy/checks.ts';
 import { deploy } from '../../scripts/deploy/deploy-command.ts';
+import { redisStep } from '../../scripts/deploy/deploy-plan.ts';
 import { FleetConfigError } from '../../scripts/deploy/errors.ts';
 import { type FleetConfig, validateFleet } from '../../scripts/deploy/fleet-config.ts';
 import { resolveImages } from '../../scripts/deploy/images.ts';
@@ -137,6 +138,22 @@ describe('deploy plan', () => {
       );
       const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
       if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
+    });
+  });
+
+  describe('Redis', () => {
+    it('stops with WSFLEET_DEPLOY_PENDING, not a crash, while the instance is still being created', () => {
+      const config = configOf();
+      const facts = { dryRun: false };
+      const step = redisStep(config, fleetNames(config), facts);
+      expect(() => step?.learn?.({ name: 'wsfleet-redis', state: 'CREATING' })).toThrow(
+        expect.objectContaining({
+          code: 'WSFLEET_DEPLOY_PENDING',
+          message: expect.stringContaining('CREATING'),
+        }),
+      );
+      step?.learn?.({ name: 'wsfleet-redis', state: 'READY', host: '10.30.0.3', port: 6379 });
+      expect(facts).toMatchObject({ redis: { redisHost: '10.30.0.3', redisPort: 6379 } });
     });
   });
 
