@@ -108,7 +108,8 @@ describe('wsfleet deploy into a new project (real gcloud, eventually consistent 
   ];
 
   it('waits for enabled APIs and new accounts to settle, and creates everything once', {
-    timeout: 300_000,
+    // Some 60 gcloud runs, each a second or more (several on a loaded machine).
+    timeout: 900_000,
   }, async () => {
     fleet = await newProject({ enableLag: 2, iamLag: 1 });
     const result = await fleet.run(deploy, flags(fleet));
