@@ -13,6 +13,8 @@ export interface EndpointState {
   health: 'HEALTHY' | 'UNHEALTHY';
   /** The address a reserved external IP gets (the tests serve TLS there). */
   readonly externalAddress: string;
+  /** An organization policy constraint every VM creation violates (`constraints/…`), if any. */
+  orgPolicyRefusal?: string;
   /** Eventual consistency (gcloud-endpoint-consistency.ts). */
   readonly consistency: Consistency;
   counter: number;

@@ -101,6 +101,12 @@ export interface EndpointOptions {
   readonly enableLag?: number;
   /** How many bucket policies naming a new service account are refused (default 0). */
   readonly iamLag?: number;
+  /**
+   * An organization policy constraint that refuses every VM the groups create (for example
+   * `constraints/compute.vmExternalIpAccess`): the groups exist, their VMs do not, and only
+   * the groups' listErrors says why.
+   */
+  readonly orgPolicyRefusal?: string;
 }
 
 export async function startGcloudEndpoint(options: EndpointOptions = {}): Promise<GcloudEndpoint> {
@@ -122,6 +128,7 @@ export async function startGcloudEndpoint(options: EndpointOptions = {}): Promis
       unknownAccounts: new Map(),
     },
     counter: 0,
+    ...(options.orgPolicyRefusal === undefined ? {} : { orgPolicyRefusal: options.orgPolicyRefusal }),
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deploy } from '../../scripts/deploy/deploy-command.ts';
 import { parseGcloudError } from '../../scripts/deploy/gcloud.ts';
+import { status } from '../../scripts/deploy/status-command.ts';
 import { type GcloudEndpoint, startGcloudEndpoint } from '../helpers/gcloud-endpoint.ts';
 import {
   type FleetFixture,
@@ -146,5 +147,23 @@ describe('wsfleet deploy into a new project (real gcloud, eventually consistent 
     expect(result.err).toContain('has not been used in project');
     expect(result.err).not.toContain('gcloud auth login');
     expect(result.err).toContain('gcloud services enable');
+  });
+
+  it("shows in `wsfleet status` why a group has no VMs: an organization policy's refusal", {
+    timeout: 900_000,
+  }, async () => {
+    fleet = await startFleetFixture(fleetDocument({ redis: { url: 'redis://10.0.0.3:6379' } }), {
+      orgPolicyRefusal: 'constraints/compute.vmExternalIpAccess',
+    });
+    await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
+    await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
+    expect((await fleet.run(deploy, flags(fleet))).code).toBe(0);
+    const result = await fleet.run(status, ['--https-port', String(fleet.httpsPort)]);
+    expect(result.code).toBe(1);
+    expect(result.out).toMatch(/wsfleet-renewer: 0\/0 VMs/);
+    expect(result.out).toMatch(
+      /errors \(1, newest first\):\n\s+\S+ CREATING wsfleet-renewer-0: CONDITION_NOT_MET: Constraint constraints\/compute\.vmExternalIpAccess violated/,
+    );
+    expect(result.out).toContain('the group cannot make its VMs');
   });
 });
