@@ -53,7 +53,7 @@ export async function deploy(
   const files = { dir: await mkdtemp(join(tmpdir(), 'wsfleet-deploy-')) };
   const facts: Facts = { dryRun: flags.dryRun };
   try {
-    const phases = deployPhases(config, images, facts, files);
+    const phases = deployPhases(config, images, facts, files, { debugAccess: flags.debugAccess });
     const total = phases.apis.length + phases.foundation.length + phases.app.length + phases.renewer.length;
     const first = { before: phases.apis.length, total };
     const second = { before: first.before + phases.foundation.length, total };

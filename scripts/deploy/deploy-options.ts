@@ -107,6 +107,13 @@ export const deployOptions = {
     kind: 'flag',
   }),
   ...imageOptions,
+  debugAccess: option({
+    schema: z.boolean().default(false),
+    description:
+      'Also open SSH (tcp:22) to the VMs from Identity-Aware Proxy only (35.235.240.0/20), to reach a VM that failed its first boot with `gcloud compute ssh --tunnel-through-iap`; `wsfleet teardown` removes it',
+    expected: 'true or false',
+    kind: 'flag',
+  }),
   noWaitDns: option({
     schema: z.boolean().default(false),
     description:

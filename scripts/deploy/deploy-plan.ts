@@ -15,7 +15,7 @@ import { DeployError } from './errors.ts';
 import type { FleetConfig } from './fleet-config.ts';
 import type { FleetImages } from './images.ts';
 import { type FleetNames, fleetNames, lastSegment, regionalPath } from './names.ts';
-import { ensure, foundationSteps, servicesStep } from './plan-foundation.ts';
+import { ensure, firewallStep, foundationSteps, iapSshRule, servicesStep } from './plan-foundation.ts';
 import { appGroupStep, renewerGroupSteps } from './plan-groups.ts';
 import { type Template, templateOf, type UserDataFiles } from './plan-templates.ts';
 import type { PlanItem, Step } from './steps.ts';
@@ -237,6 +237,7 @@ export function deployPhases(
   images: FleetImages,
   facts: Facts,
   files: UserDataFiles,
+  { debugAccess = false }: { debugAccess?: boolean } = {},
 ): DeployPhases {
   const names = fleetNames(config);
   const t = templates(config, names, images, facts, files);
@@ -259,7 +260,10 @@ export function deployPhases(
   };
   return {
     apis: [servicesStep(config)],
-    foundation: foundationSteps(config, names),
+    foundation: [
+      ...foundationSteps(config, names),
+      ...(debugAccess ? [firewallStep(iapSshRule(names), names)] : []),
+    ],
     app: [
       ...healthCheckSteps(config, names),
       ...(redis === undefined ? [] : [redis]),

@@ -12,7 +12,13 @@ export interface FleetNames {
   readonly serviceAccountEmail: { readonly app: string; readonly renewer: string };
   /** Network tags the firewall rules target. */
   readonly tag: { readonly app: string; readonly renewer: string };
-  readonly firewall: { readonly web: string; readonly challenges: string; readonly healthChecks: string };
+  readonly firewall: {
+    readonly web: string;
+    readonly challenges: string;
+    readonly healthChecks: string;
+    /** Only with `deploy --debug-access`. */
+    readonly iapSsh: string;
+  };
   readonly appAddress: string;
   readonly renewerAddress: string;
   /** app: readiness, for the load balancer; appLive: liveness, for the app group's autohealing. */
@@ -41,6 +47,7 @@ export function fleetNames(config: Pick<FleetConfig, 'name' | 'project' | 'regio
       web: `${n}-allow-web`,
       challenges: `${n}-allow-challenges`,
       healthChecks: `${n}-allow-health-checks`,
+      iapSsh: `${n}-allow-iap-ssh`,
     },
     appAddress: `${n}-app`,
     renewerAddress: `${n}-renewer`,

@@ -14,7 +14,7 @@ import { DeployError } from './errors.ts';
 import type { FleetConfig } from './fleet-config.ts';
 import type { Argv } from './gcloud.ts';
 import type { FleetNames } from './names.ts';
-import { BUCKET_ROLES, bucketBindingStep, firewallRules } from './plan-foundation.ts';
+import { BUCKET_ROLES, bucketBindingStep, firewallRules, iapSshRule } from './plan-foundation.ts';
 import { type GroupRef, groupCommand, groupRefs } from './plan-groups.ts';
 import { applySteps, type Step } from './steps.ts';
 
@@ -90,7 +90,7 @@ export function teardownPlan(config: FleetConfig, names: FleetNames, deleteData:
       : []),
     compute('addresses', names.appAddress, r),
     compute('addresses', names.renewerAddress, r),
-    ...firewallRules(names).map((rule) => compute('firewall-rules', rule.name)),
+    ...[...firewallRules(names), iapSshRule(names)].map((rule) => compute('firewall-rules', rule.name)),
     ...(deleteData
       ? [
           removal(

@@ -41,7 +41,7 @@ describe('deploy plan', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function dryRun(overrides: Record<string, unknown>): Promise<string> {
+  async function dryRun(overrides: Record<string, unknown>, extra: string[] = []): Promise<string> {
     const file = join(dir, 'wsfleet.yaml');
     await writeFile(file, stringify(fleetDocument(overrides)));
     let out = '';
@@ -64,6 +64,7 @@ describe('deploy plan', () => {
         'img-app-1',
         '--renewer-image',
         'img-renewer-1',
+        ...extra,
       ],
       {},
       io,
@@ -125,6 +126,21 @@ describe('deploy plan', () => {
       expect(out).toContain('# (23/23) ');
       const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
       if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
+    });
+
+    it('opens SSH from IAP only, and only with --debug-access', async () => {
+      const url = { redis: { url: 'redis://10.0.0.3:6379' } };
+      const rule = 'compute firewall-rules create wsfleet-allow-iap-ssh';
+      const plain = await dryRun(url);
+      expect(plain).not.toContain(rule);
+      const open = await dryRun(url, ['--debug-access']);
+      expect(open).toContain(
+        `${rule} --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:22 --source-ranges=35.235.240.0/20 --target-tags=wsfleet-app,wsfleet-renewer`,
+      );
+      for (const out of [plain, open]) {
+        const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
+        if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
+      }
     });
 
     it('shows where a value is known only once Redis exists', async () => {
@@ -246,6 +262,8 @@ describe('deploy plan', () => {
         'storage buckets remove-iam-policy-binding gs://proj-test-wsfleet-certs --member=serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com --role=roles/storage.objectViewer',
       ]);
       expect(commands).toContain('compute instance-templates delete wsfleet-app-0123456789');
+      // The debug SSH rule too, when a deploy with --debug-access made it.
+      expect(commands).toContain('compute firewall-rules delete wsfleet-allow-iap-ssh');
       expect(commands).toContain('redis instances delete wsfleet-redis --region=europe-west4');
       expect(commands[0]).toBe('compute forwarding-rules delete wsfleet-app --region=europe-west4');
       expect(commands.at(-1)).toBe('compute networks delete wsfleet');
