@@ -2,18 +2,20 @@
  * Builds what ships:
  * - dist/wsfleet.js: the CLI and every daemon in one ESM file (what `npm ci` links as the
  *   `wsfleet` bin, what the tests spawn, and what the images carry), with the demo page
- *   (demo/page.html and demo/main.ts bundled on wsfleet/client) inlined;
+ *   (demo/page.html and demo/main.ts bundled on wsfleet/client) inlined; Let's Encrypt's
+ *   staging roots go beside it, where cert-sync looks for them (daemons/cert-sync/trust.ts);
  * - dist/client/: wsfleet/client as one ESM file and its type declarations (`npm run build`
  *   and `npm pack` make it; the test set-up needs only the CLI).
  */
 import { execFile } from 'node:child_process';
-import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build as esbuild } from 'esbuild';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BUNDLE = `${ROOT}dist/wsfleet.js`;
+export const STAGING_ROOTS_SOURCE = `${ROOT}daemons/cert-sync/letsencrypt-staging-roots.pem`;
 export const CLIENT_DIR = `${ROOT}dist/client`;
 /** Browsers the demo page and wsfleet/client are built for: those with WebSocket, private fields and async iteration. */
 export const BROWSERS = ['es2022', 'chrome100', 'firefox100', 'safari15.4'];
@@ -55,6 +57,7 @@ export async function build(): Promise<string> {
     logLevel: 'warning',
   });
   await chmod(BUNDLE, 0o755);
+  await copyFile(STAGING_ROOTS_SOURCE, `${ROOT}dist/letsencrypt-staging-roots.pem`);
   return BUNDLE;
 }
 

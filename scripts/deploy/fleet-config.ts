@@ -54,7 +54,10 @@ const rolloutSchema = z
 export const fleetSchema = z
   .object({
     /** Prefix of every resource name; short enough for `<name>-renewer-<hash>` to fit 63. */
-    name: gceName(20).default('wsfleet'),
+    // At least 2: the app's service account id, `<name>-app`, must have 6 to 30 characters.
+    name: gceName(20)
+      .min(2, 'must have at least 2 characters (the account id <name>-app needs 6)')
+      .default('wsfleet'),
     project: z
       .string()
       .regex(

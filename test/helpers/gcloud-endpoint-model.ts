@@ -3,6 +3,8 @@
  * JSON error body, and the shared counter that names operations and assigns ids.
  */
 
+import type { Consistency } from './gcloud-endpoint-consistency.ts';
+
 export type Json = { [key: string]: unknown };
 
 export interface EndpointState {
@@ -11,6 +13,10 @@ export interface EndpointState {
   health: 'HEALTHY' | 'UNHEALTHY';
   /** The address a reserved external IP gets (the tests serve TLS there). */
   readonly externalAddress: string;
+  /** An organization policy constraint every VM creation violates (`constraints/…`), if any. */
+  orgPolicyRefusal?: string;
+  /** Eventual consistency (gcloud-endpoint-consistency.ts). */
+  readonly consistency: Consistency;
   counter: number;
 }
 
@@ -39,11 +45,14 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The whole body, when Google sends more than the usual fields (ErrorInfo details). */
+    private readonly custom?: Json,
   ) {
     super(message);
   }
 
   body(): Json {
+    if (this.custom !== undefined) return this.custom;
     return {
       error: {
         code: this.status,

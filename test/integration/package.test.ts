@@ -25,6 +25,7 @@ const ALLOWED = [
   /^package\.json$/,
   /^README\.md$/,
   /^dist\/wsfleet\.js$/,
+  /^dist\/letsencrypt-staging-roots\.pem$/,
   /^dist\/client\/[a-z-]+\.(js|d\.ts)$/,
   /^images\/(packer|provision|systemd|polkit|app)\//,
 ];
@@ -75,6 +76,8 @@ describe('the npm package', () => {
     expect(files.filter((f) => !ALLOWED.some((re) => re.test(f)))).toEqual([]);
     for (const needed of [
       'dist/wsfleet.js',
+      // cert-sync reads it beside the bundle, and the images carry it.
+      'dist/letsencrypt-staging-roots.pem',
       'dist/client/index.js',
       'dist/client/index.d.ts',
       'images/packer/variables.pkr.hcl',

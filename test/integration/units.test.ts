@@ -205,11 +205,15 @@ describe('units on a booted machine', () => {
       await vm?.remove();
     }, 60_000);
 
-    it('carries the pinned Node and the bundle, as install.sh put them', async () => {
+    it("carries the pinned Node, the bundle and Let's Encrypt's staging roots, as install.sh put them", async () => {
       const pin = images.app?.nodeVersion;
       expect(await vm.run(['/opt/wsfleet/node/bin/node', '--version'])).toBe(`v${pin}`);
       expect(await vm.run(['/usr/local/bin/wsfleet', '--help'])).toContain('cert-sync run');
       expect(await vm.run(['stat', '-c', '%a %U', '/opt/wsfleet/wsfleet.js'])).toBe('644 root');
+      // cert-sync --staging looks for them beside the bundle.
+      expect(await vm.run(['stat', '-c', '%a %U', '/opt/wsfleet/letsencrypt-staging-roots.pem'])).toBe(
+        '644 root',
+      );
     });
 
     it("has root's env files, 0600, exactly as rendered", async () => {

@@ -74,6 +74,13 @@ describe('fleet config', () => {
     expect((await loadFleetConfig(file)).project).toBe('my-project');
   });
 
+  it('refuses a one-letter name, which would give service account ids shorter than IAM takes (6)', () => {
+    expect(validateFleet(fleetDocument({ name: 'a' })).problems).toEqual([
+      expect.stringMatching(/^`name`: .*at least 2 characters/),
+    ]);
+    expect(validateFleet(fleetDocument({ name: 'ab' })).problems).toEqual([]);
+  });
+
   it('lists every problem of the file at once', () => {
     const { problems } = validateFleet({
       ...fleetDocument({ project: 'X', zones: [] }),

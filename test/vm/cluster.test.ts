@@ -115,6 +115,21 @@ describe(`the cluster on lab ${LAB}`, () => {
       expect(log).toContain('"msg":"certificate issued"');
     });
 
+    it('trusts the certificate as a staging deploy does: --staging, no extra roots, only the shipped roots file', async () => {
+      const s = await state();
+      expect(s.trust).toBe('as-deployed');
+      for (const name of await appNames()) {
+        const vm = await machine(name);
+        const env = await vm.run(['cat', '/etc/wsfleet/cert-sync.env']);
+        expect(env).toMatch(/^WSFLEET_STAGING="?true"?$/m);
+        expect(env).not.toContain('WSFLEET_EXTRA_ROOTS');
+        // Pebble's root where the image ships Let's Encrypt's staging roots: the one difference.
+        expect((await vm.run(['cat', '/opt/wsfleet/letsencrypt-staging-roots.pem'])).trim()).toBe(
+          s.rootPem?.trim(),
+        );
+      }
+    });
+
     it('shows each VM, its units and the served serial in `wsfleet lab status --json`', async () => {
       const { stdout } = await exec(process.execPath, [BUNDLE, 'lab', 'status', '--lab', LAB, '--json'], {
         timeout: 60_000,
