@@ -4,7 +4,7 @@
  * those accounts on that bucket only, the firewall rules, and the reserved addresses.
  */
 
-import { renewerAddressOf } from './checks.ts';
+import { renewerAddressOf } from './addresses.ts';
 import type { FleetConfig } from './fleet-config.ts';
 import type { Argv } from './gcloud.ts';
 import type { FleetNames } from './names.ts';

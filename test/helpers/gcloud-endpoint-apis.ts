@@ -4,7 +4,6 @@
  * projects, Memorystore Redis v1 instances (long-running operations, done at once) and Service
  * Usage v1 (enabled services).
  */
-import type { RecordedRequest } from './gcloud-endpoint.ts';
 import { checkPolicyMembers, recordAccount, recordEnabled } from './gcloud-endpoint-consistency.ts';
 import {
   ApiError,
@@ -14,6 +13,7 @@ import {
   type Json,
   listUnder,
   nextId,
+  type RecordedRequest,
 } from './gcloud-endpoint-model.ts';
 
 function storage(state: EndpointState, request: RecordedRequest, body: Json): Json {

@@ -6,7 +6,6 @@
  * running instances of its template when created, and a patch of its versions moves them all
  * to the new template at once (a rollout that finished).
  */
-import type { RecordedRequest } from './gcloud-endpoint.ts';
 import {
   ApiError,
   type EndpointState,
@@ -16,6 +15,7 @@ import {
   listUnder,
   nextId,
   notFound,
+  type RecordedRequest,
 } from './gcloud-endpoint-model.ts';
 
 const GROUPS = new Set(['instanceGroupManagers', 'regionInstanceGroupManagers']);

@@ -13,8 +13,7 @@
  * Google's delays are time; the stand-in counts requests instead, so that a test shows the same
  * thing on a fast machine and on a loaded one.
  */
-import type { RecordedRequest } from './gcloud-endpoint.ts';
-import { ApiError, type Json } from './gcloud-endpoint-model.ts';
+import { ApiError, type Consistency, type Json, type RecordedRequest } from './gcloud-endpoint-model.ts';
 
 export const PROJECT_NUMBER = '123456789012';
 
@@ -25,19 +24,6 @@ const SERVICES: readonly (readonly [string, string, string])[] = [
   ['/storage/', 'storage.googleapis.com', 'Cloud Storage JSON API'],
   ['/redis/', 'redis.googleapis.com', 'Google Cloud Memorystore for Redis API'],
 ];
-
-export interface Consistency {
-  /** APIs start disabled (a new project) instead of enabled. */
-  readonly apisDisabled: boolean;
-  /** How many requests an enabled API still refuses with SERVICE_DISABLED. */
-  readonly enableLag: number;
-  /** How many bucket policies naming a new service account are refused. */
-  readonly iamLag: number;
-  /** Enabled APIs, with the refusals each has left. */
-  readonly enabled: Map<string, number>;
-  /** New service accounts (by email), with the refusals each has left. */
-  readonly unknownAccounts: Map<string, number>;
-}
 
 export function serviceDisabled(service: string, title: string): ApiError {
   const activationUrl = `https://console.developers.google.com/apis/api/${service}/overview?project=${PROJECT_NUMBER}`;

@@ -3,9 +3,32 @@
  * JSON error body, and the shared counter that names operations and assigns ids.
  */
 
-import type { Consistency } from './gcloud-endpoint-consistency.ts';
-
 export type Json = { [key: string]: unknown };
+
+export interface RecordedRequest {
+  readonly method: string;
+  /** Path without the API prefix's host, e.g. `/compute/v1/projects/p/global/firewalls`. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** The parsed JSON body, or undefined without one. */
+  readonly body: Json | undefined;
+  /** The HTTP status it was answered with (0 until answered). */
+  status: number;
+}
+
+/** Eventual consistency's state (gcloud-endpoint-consistency.ts acts on it). */
+export interface Consistency {
+  /** APIs start disabled (a new project) instead of enabled. */
+  readonly apisDisabled: boolean;
+  /** How many requests an enabled API still refuses with SERVICE_DISABLED. */
+  readonly enableLag: number;
+  /** How many bucket policies naming a new service account are refused. */
+  readonly iamLag: number;
+  /** Enabled APIs, with the refusals each has left. */
+  readonly enabled: Map<string, number>;
+  /** New service accounts (by email), with the refusals each has left. */
+  readonly unknownAccounts: Map<string, number>;
+}
 
 export interface EndpointState {
   origin: string;

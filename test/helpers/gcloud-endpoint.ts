@@ -18,18 +18,9 @@ import { join } from 'node:path';
 import { handleApis } from './gcloud-endpoint-apis.ts';
 import { handleCompute } from './gcloud-endpoint-compute.ts';
 import { checkEnabled } from './gcloud-endpoint-consistency.ts';
-import { ApiError, type EndpointState, type Json } from './gcloud-endpoint-model.ts';
+import { ApiError, type EndpointState, type Json, type RecordedRequest } from './gcloud-endpoint-model.ts';
 
-export interface RecordedRequest {
-  readonly method: string;
-  /** Path without the API prefix's host, e.g. `/compute/v1/projects/p/global/firewalls`. */
-  readonly path: string;
-  readonly query: URLSearchParams;
-  /** The parsed JSON body, or undefined without one. */
-  readonly body: Json | undefined;
-  /** The HTTP status it was answered with (0 until answered). */
-  status: number;
-}
+export type { RecordedRequest } from './gcloud-endpoint-model.ts';
 
 export interface Fault {
   readonly when: (request: RecordedRequest) => boolean;

@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { FleetConfigError } from '../../scripts/deploy/errors.ts';
-import { loadFleetConfig, validateFleet } from '../../scripts/deploy/fleet-config.ts';
+import { loadFleetConfig, validateFleet } from '../../scripts/deploy/fleet-file.ts';
 import { init } from '../../scripts/deploy/init-command.ts';
 import { BUNDLE } from '../helpers/app.ts';
 import { fleetDocument } from '../helpers/gcloud-endpoint-fleet.ts';
