@@ -51,6 +51,8 @@ export interface AppValues extends CommonValues {
   readonly allowedOrigins?: readonly string[];
   readonly apiKey?: string;
   readonly tokenSecret?: string;
+  /** Whether WebSocket clients may publish (the app's default: true). */
+  readonly clientPublish?: boolean;
   /** PEM file on the VM of roots cert-sync trusts besides the system's. */
   readonly extraRoots?: string;
   /** Those roots themselves (PEM): written to the VM as EXTRA_ROOTS_FILE. Not with `extraRoots`. */
@@ -122,6 +124,7 @@ const ALLOWED_KEYS: {
     'allowedOrigins',
     'apiKey',
     'tokenSecret',
+    'clientPublish',
     'extraRoots',
     'extraRootsPem',
     'pollInterval',
@@ -211,6 +214,7 @@ export function envFiles<R extends Role>(role: R, values: ValuesByRole[R]): Reco
     c.list(app, 'allowedOrigins', 'allowedOrigins', ',');
     c.text(app, 'apiKey');
     c.text(app, 'tokenSecret');
+    c.flag(app, 'clientPublish');
     c.text(app, 'logLevel');
     const sync: EnvFile = { daemon: 'cert-sync', options: certSyncOptions, variables: [] };
     c.certs(sync);

@@ -17,6 +17,7 @@ import type { FleetImages } from './images.ts';
 import { type FleetNames, fleetNames, lastSegment, regionalPath } from './names.ts';
 import { ensure, firewallStep, foundationSteps, iapSshRule, servicesStep } from './plan-foundation.ts';
 import { appGroupStep, renewerGroupSteps } from './plan-groups.ts';
+import { secretSteps } from './plan-secrets.ts';
 import { type Template, templateOf, type UserDataFiles } from './plan-templates.ts';
 import type { PlanItem, Step } from './steps.ts';
 import { appValues, type RedisAddress, renewerValues } from './user-data.ts';
@@ -212,7 +213,7 @@ export interface DeployPhases {
    * enable has finished only fails (SERVICE_DISABLED).
    */
   readonly apis: PlanItem[];
-  /** Network, accounts, bucket, firewall rules, addresses. */
+  /** Network, accounts, bucket, secrets, firewall rules, addresses. */
   readonly foundation: PlanItem[];
   /** Health checks, Redis, the app's template and group, the load balancer. */
   readonly app: PlanItem[];
@@ -262,6 +263,7 @@ export function deployPhases(
     apis: [servicesStep(config)],
     foundation: [
       ...foundationSteps(config, names),
+      ...secretSteps(config, names, files, facts.dryRun),
       ...(debugAccess ? [firewallStep(iapSshRule(names), names)] : []),
     ],
     app: [

@@ -145,6 +145,17 @@ export const fleetSchema = z
       })
       .strict()
       .default({ sessionAffinity: 'CLIENT_IP', drainingSeconds: 30 }),
+    /**
+     * Who may use the fleet. The token secret and the API key are made by the deploy and kept in
+     * Secret Manager (plan-secrets.ts), never in the config, metadata or templates.
+     */
+    auth: z
+      .object({
+        /** Whether WebSocket clients may publish; off: only backends, through the API key. */
+        clientPublish: z.boolean().default(false),
+      })
+      .strict()
+      .default({ clientPublish: false }),
   })
   .strict();
 

@@ -34,6 +34,7 @@ export function requiredServices(config: FleetConfig): string[] {
     'compute.googleapis.com',
     'iam.googleapis.com',
     'storage.googleapis.com',
+    'secretmanager.googleapis.com',
     ...('create' in config.redis ? ['redis.googleapis.com'] : []),
   ];
 }

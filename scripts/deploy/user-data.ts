@@ -27,6 +27,7 @@ export function appValues(config: FleetConfig, redis: RedisAddress | undefined):
     ...(redisUrl === undefined ? {} : { redisUrl }),
     ...(config.app.allowedOrigins === undefined ? {} : { allowedOrigins: config.app.allowedOrigins }),
     ...(config.acme.directory === 'staging' ? { staging: true } : {}),
+    clientPublish: config.auth.clientPublish,
   };
 }
 

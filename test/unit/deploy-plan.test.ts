@@ -16,6 +16,7 @@ import type { FleetConfig } from '../../scripts/deploy/fleet-config.ts';
 import { validateFleet } from '../../scripts/deploy/fleet-file.ts';
 import { resolveImages } from '../../scripts/deploy/images.ts';
 import { fleetNames } from '../../scripts/deploy/names.ts';
+import { NEW_VALUE } from '../../scripts/deploy/plan-secrets.ts';
 import { templateOf } from '../../scripts/deploy/plan-templates.ts';
 import { teardownPlan } from '../../scripts/deploy/teardown-command.ts';
 import { fleetDocument } from '../helpers/gcloud-endpoint-fleet.ts';
@@ -80,7 +81,7 @@ describe('deploy plan', () => {
       const out = await dryRun({ redis: { url: 'redis://10.0.0.3:6379' } });
       const commands = out.split('\n').filter((l) => l.startsWith(gcloud));
       const tail = ' --project=proj-test --format=json --quiet';
-      expect(commands).toHaveLength(24);
+      expect(commands).toHaveLength(28);
       expect(commands).toContain(
         `${gcloud} compute firewall-rules create wsfleet-allow-health-checks --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:80 --source-ranges=35.191.0.0/16,130.211.0.0/22,209.85.152.0/22,209.85.204.0/22 --target-tags=wsfleet-app,wsfleet-renewer${tail}`,
       );
@@ -124,9 +125,36 @@ describe('deploy plan', () => {
       expect(waited).toBeLessThan(renewerTemplate);
       expect(renewerTemplate).toBeLessThan(renewerGroup);
       // One numbering across the phases.
-      expect(out).toContain('# (23/23) ');
+      expect(out).toContain('# (27/27) ');
       const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
       if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
+    });
+
+    it('is closed by default: both secrets in Secret Manager, readable by the app account alone, none in user-data', async () => {
+      const out = await dryRun({ redis: { url: 'redis://10.0.0.3:6379' } });
+      const commands = out.split('\n').filter((l) => l.startsWith(gcloud));
+      const tail = ' --project=proj-test --format=json --quiet';
+      expect(commands[0]).toContain('secretmanager.googleapis.com');
+      const app = 'serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com';
+      for (const id of ['wsfleet-token-secret', 'wsfleet-api-key']) {
+        expect(commands).toContain(
+          `${gcloud} secrets create ${id} --replication-policy=automatic --labels=wsfleet=wsfleet '--data-file=${NEW_VALUE}'${tail}`,
+        );
+        expect(commands).toContain(
+          `${gcloud} secrets add-iam-policy-binding ${id} --member=${app} --role=roles/secretmanager.secretAccessor${tail}`,
+        );
+      }
+      // Per secret, for the app account only: no project-wide grant, nothing for the renewer.
+      const grants = commands.filter((c) => c.includes('secretmanager'));
+      expect(grants.filter((c) => c.includes('add-iam-policy-binding'))).toHaveLength(2);
+      expect(grants.join('\n')).not.toMatch(/projects add-iam-policy-binding|wsfleet-renewer@/);
+      const template = commands.find((c) => c.includes('instance-templates create wsfleet-app-')) ?? '';
+      const userData = /user-data=(\S+\.user-data\.yaml)/.exec(template)?.[1] ?? '';
+      const text = await readFile(userData, 'utf8');
+      expect(text).toContain('WSFLEET_CLIENT_PUBLISH=\\"false\\"');
+      expect(text).not.toMatch(/WSFLEET_TOKEN_SECRET|WSFLEET_API_KEY/);
+      expect(template).not.toMatch(/TOKEN_SECRET|API_KEY/);
+      await rm(join(userData, '..'), { recursive: true, force: true });
     });
 
     it('opens SSH from IAP only, and only with --debug-access', async () => {

@@ -1,0 +1,102 @@
+/**
+ * The fleet's secrets: the app's token secret (HMAC of connection tokens) and its API key (bearer
+ * key of POST /api/publish), one Secret Manager secret each. The deploy makes each value once,
+ * from 32 random bytes, and hands it to gcloud in a 0600 file of its own temporary folder: never
+ * on a command line, in the config, in metadata, in a template or in a log. Only the app VMs'
+ * account may read them, each secret on its own (roles/secretmanager.secretAccessor on the
+ * secret, never on the project); the app VM fetches them at boot, and `wsfleet app token
+ * --token-secret-from gcp:PROJECT/SECRET` reads the token secret through gcloud.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FleetConfig } from './fleet-config.ts';
+import type { FleetNames } from './names.ts';
+import { ensure } from './plan-foundation.ts';
+import type { UserDataFiles } from './plan-templates.ts';
+import type { Step } from './steps.ts';
+
+type Json = Record<string, unknown>;
+
+export const SECRET_ACCESSOR = 'roles/secretmanager.secretAccessor';
+
+/** A dry run's stand-in for the file that holds a new secret's value. */
+export const NEW_VALUE = '<a new random value, in a 0600 file>';
+
+export interface FleetSecrets {
+  /** Secret id of the token secret (`<name>-token-secret`). */
+  readonly tokenSecret: string;
+  /** Secret id of the API key (`<name>-api-key`). */
+  readonly apiKey: string;
+}
+
+export function secretIdsOf(config: Pick<FleetConfig, 'name'>): FleetSecrets {
+  return { tokenSecret: `${config.name}-token-secret`, apiKey: `${config.name}-api-key` };
+}
+
+/** A new secret value: 32 random bytes, base64url (43 characters). */
+export function newSecretValue(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Writes a new value to a 0600 file of `files.dir` and returns its path. */
+function newValueFile(files: UserDataFiles, id: string): string {
+  mkdirSync(files.dir, { recursive: true, mode: 0o700 });
+  const path = join(files.dir, `${id}.secret`);
+  writeFileSync(path, newSecretValue(), { mode: 0o600, flag: 'w' });
+  return path;
+}
+
+/** The IAM binding of `member` on one secret alone. */
+export function secretBindingStep(id: string, member: string, mode: 'add' | 'remove' = 'add'): Step {
+  return {
+    title: `${SECRET_ACCESSOR} on secret ${id} for ${member.replace(/^serviceAccount:/, '')}`,
+    describe: ['secrets', 'get-iam-policy', id],
+    plan(found) {
+      const policy = found as Json | undefined;
+      const bindings = Array.isArray(policy?.bindings) ? (policy.bindings as Json[]) : [];
+      const has = bindings.some(
+        (b) => b.role === SECRET_ACCESSOR && Array.isArray(b.members) && b.members.includes(member),
+      );
+      if (has === (mode === 'add')) return [];
+      const verb = mode === 'add' ? 'add-iam-policy-binding' : 'remove-iam-policy-binding';
+      return [['secrets', verb, id, `--member=${member}`, `--role=${SECRET_ACCESSOR}`]];
+    },
+  };
+}
+
+/** Each secret, made with its first value when missing, then readable by the app account only. */
+export function secretSteps(
+  config: FleetConfig,
+  names: FleetNames,
+  files: UserDataFiles,
+  dryRun: boolean,
+): Step[] {
+  const ids = secretIdsOf(config);
+  const app = `serviceAccount:${names.serviceAccountEmail.app}`;
+  const what = { tokenSecret: 'the token secret', apiKey: 'the API key' } as const;
+  return (['tokenSecret', 'apiKey'] as const).flatMap((key) => {
+    const id = ids[key];
+    const create = ensure(`secret ${id} (${what[key]})`, ['secrets', 'describe', id], []);
+    return [
+      {
+        ...create,
+        // The value is made only when the secret is to be created: never printed, never reused.
+        plan: (found: unknown) =>
+          found === undefined
+            ? [
+                [
+                  'secrets',
+                  'create',
+                  id,
+                  '--replication-policy=automatic',
+                  `--labels=wsfleet=${config.name}`,
+                  `--data-file=${dryRun ? NEW_VALUE : newValueFile(files, id)}`,
+                ],
+              ]
+            : [],
+      },
+      secretBindingStep(id, app),
+    ];
+  });
+}
