@@ -1,8 +1,8 @@
 /**
  * The APIs besides Compute Engine in the stand-in: Cloud Storage JSON v1 (buckets, their IAM
  * policy, and listing/deleting objects), IAM v1 service accounts, Cloud Resource Manager v1
- * projects, Memorystore Redis v1 instances (long-running operations, done at once) and Service
- * Usage v1 (enabled services).
+ * projects, Memorystore Redis v1 instances (long-running operations, done at once), Service
+ * Usage v1 (enabled services) and Secret Manager v1 (gcloud-endpoint-secrets.ts).
  */
 import { checkPolicyMembers, recordAccount, recordEnabled } from './gcloud-endpoint-consistency.ts';
 import {
@@ -15,6 +15,7 @@ import {
   nextId,
   type RecordedRequest,
 } from './gcloud-endpoint-model.ts';
+import { handleSecrets } from './gcloud-endpoint-secrets.ts';
 
 function storage(state: EndpointState, request: RecordedRequest, body: Json): Json {
   // /storage/v1/b[/BUCKET[/iam | /o[/OBJECT]]]
@@ -198,6 +199,7 @@ export function handleApis(state: EndpointState, request: RecordedRequest): Json
   if (request.path.startsWith('/iam/')) return iam(state, request, body);
   if (request.path.startsWith('/redis/')) return redis(state, request, body);
   if (request.path.startsWith('/serviceusage/')) return serviceUsage(state, request, body);
+  if (request.path.startsWith('/secretmanager/')) return handleSecrets(state, request, body);
   if (request.path.startsWith('/cloudresourcemanager/')) {
     const project = request.path.split('/').filter((p) => p !== '')[3] ?? '';
     return { projectNumber: '123456789012', projectId: project, lifecycleState: 'ACTIVE', name: project };

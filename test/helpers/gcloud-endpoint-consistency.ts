@@ -23,6 +23,7 @@ const SERVICES: readonly (readonly [string, string, string])[] = [
   ['/iam/', 'iam.googleapis.com', 'Identity and Access Management (IAM) API'],
   ['/storage/', 'storage.googleapis.com', 'Cloud Storage JSON API'],
   ['/redis/', 'redis.googleapis.com', 'Google Cloud Memorystore for Redis API'],
+  ['/secretmanager/', 'secretmanager.googleapis.com', 'Secret Manager API'],
 ];
 
 export function serviceDisabled(service: string, title: string): ApiError {

@@ -51,6 +51,11 @@ export function freshDeploy({ redis }: { redis: boolean }): string[] {
     'POST /storage/v1/b',
     `PUT ${bucket}/iam`,
     `PUT ${bucket}/iam`,
+    ...['wsfleet-token-secret', 'wsfleet-api-key'].flatMap((id) => [
+      'POST /secretmanager/v1/…/secrets',
+      `POST /secretmanager/v1/…/secrets/${id}:addVersion`,
+      `POST /secretmanager/v1/…/secrets/${id}:setIamPolicy`,
+    ]),
     `POST ${C}/global/firewalls`,
     `POST ${C}/global/firewalls`,
     `POST ${C}/global/firewalls`,

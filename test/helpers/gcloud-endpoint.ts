@@ -4,8 +4,8 @@
  * its requests never leave the machine; every request is recorded (method, path, query, JSON
  * body) and answered like the API: long-running operations are done at once, and a resource
  * exists after its creation until its deletion. Served: Compute Engine v1 (gcloud-endpoint-compute),
- * Cloud Storage JSON v1, IAM v1, Cloud Resource Manager v1, Memorystore Redis v1 and Service
- * Usage v1 (gcloud-endpoint-apis).
+ * Cloud Storage JSON v1, IAM v1, Cloud Resource Manager v1, Memorystore Redis v1, Service
+ * Usage v1 and Secret Manager v1 (gcloud-endpoint-apis).
  *
  * For failure tests `failNext()` answers the next matching request with an API error; the
  * options make it eventually consistent as Google is (gcloud-endpoint-consistency.ts).
@@ -81,6 +81,7 @@ export const API_PREFIXES = {
   CLOUDRESOURCEMANAGER: '/cloudresourcemanager/',
   REDIS: '/redis/',
   SERVICEUSAGE: '/serviceusage/',
+  SECRETMANAGER: '/secretmanager/',
 } as const;
 
 export interface EndpointOptions {
