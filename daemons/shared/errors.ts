@@ -59,6 +59,8 @@ export const ERROR_CODES = {
     'An API the command needs stayed disabled (403 SERVICE_DISABLED) for the whole --settle-timeout, also after `wsfleet deploy` enabled it; the message names it and how to enable it.',
   WSFLEET_GCLOUD_FAILED:
     "A gcloud command failed or overran its time limit; the message quotes gcloud's error and the command. Running the command again resumes.",
+  WSFLEET_SECRET_UNAVAILABLE:
+    "A secret could not be read from Secret Manager (through gcloud, or on a VM through its metadata server's token): the message names the secret and why; its value is never shown.",
   WSFLEET_DEPLOY_MISSING:
     'A resource that must already exist does not (for example, `wsfleet rollout` before `wsfleet deploy`).',
   WSFLEET_DEPLOY_PENDING:

@@ -213,9 +213,9 @@ export interface DeployPhases {
    * enable has finished only fails (SERVICE_DISABLED).
    */
   readonly apis: PlanItem[];
-  /** Network, accounts, bucket, secrets, firewall rules, addresses. */
+  /** Network, accounts, bucket, firewall rules, addresses. */
   readonly foundation: PlanItem[];
-  /** Health checks, Redis, the app's template and group, the load balancer. */
+  /** The fleet's secrets, health checks, Redis, the app's template and group, the load balancer. */
   readonly app: PlanItem[];
   /** The renewer's template and group: after DNS. */
   readonly renewer: PlanItem[];
@@ -263,10 +263,11 @@ export function deployPhases(
     apis: [servicesStep(config)],
     foundation: [
       ...foundationSteps(config, names),
-      ...secretSteps(config, names, files, facts.dryRun),
       ...(debugAccess ? [firewallStep(iapSshRule(names), names)] : []),
     ],
     app: [
+      // Before any app VM boots: it reads them at boot.
+      ...secretSteps(config, names, files, facts.dryRun),
       ...healthCheckSteps(config, names),
       ...(redis === undefined ? [] : [redis]),
       ...appSteps(),

@@ -6,8 +6,10 @@
  */
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
+import { verifyToken } from '../../daemons/app/token.ts';
 import { deploy } from '../../scripts/deploy/deploy-command.ts';
 import { SECRET_ACCESSOR } from '../../scripts/deploy/plan-secrets.ts';
+import { BUNDLE } from '../helpers/app.ts';
 import { type GcloudEndpoint, startGcloudEndpoint } from '../helpers/gcloud-endpoint.ts';
 import { type FleetFixture, fleetDocument, startFleetFixture } from '../helpers/gcloud-endpoint-fleet.ts';
 import { secretPath } from '../helpers/gcloud-endpoint-secrets.ts';
@@ -128,5 +130,69 @@ describe('wsfleet deploy and the fleet secrets (real gcloud)', () => {
     expect(second.code).toBe(0);
     expect(endpoint.requests.filter((r) => r.path.includes(':addVersion'))).toEqual([]);
     for (const [id, value] of values) expect(valuesOf(endpoint, id)).toEqual([value]);
+  });
+});
+
+describe('wsfleet app token --token-secret-from (real gcloud)', () => {
+  let endpoint: GcloudEndpoint | undefined;
+
+  afterEach(async () => {
+    await endpoint?.stop();
+    endpoint = undefined;
+  });
+
+  const env = (e: GcloudEndpoint) => ({
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    ...e.env,
+    CLOUDSDK_CORE_DISABLE_FILE_LOGGING: '1',
+  });
+  const wsfleet = (e: GcloudEndpoint, args: string[]) =>
+    execa(process.execPath, [BUNDLE, 'app', 'token', ...args], {
+      env: env(e),
+      extendEnv: false,
+      reject: false,
+      timeout: 120_000,
+    });
+
+  it('mints a token the secret in Secret Manager verifies, and names a secret it cannot read', {
+    timeout: 300_000,
+  }, async () => {
+    endpoint = await startGcloudEndpoint();
+    const secret = 'k'.repeat(20) + 'z'.repeat(23);
+    const created = await execa(
+      'gcloud',
+      ['secrets', 'create', 'wsfleet-token-secret', '--data-file=-', '--project=proj-test', '--quiet'],
+      { env: env(endpoint), extendEnv: false, reject: false, input: secret, timeout: 120_000 },
+    );
+    expect(created.exitCode).toBe(0);
+    const minted = await wsfleet(endpoint, [
+      '--token-secret-from',
+      'gcp:proj-test/wsfleet-token-secret',
+      '--sub',
+      'ann',
+      '--ttl',
+      '600',
+    ]);
+    expect(minted.stderr).toBe('');
+    expect(minted.exitCode).toBe(0);
+    const checked = verifyToken(minted.stdout.trim(), secret, Math.floor(Date.now() / 1000));
+    expect(checked).toMatchObject({ ok: true, claims: { sub: 'ann' } });
+
+    const missing = await wsfleet(endpoint, ['--token-secret-from', 'gcp:proj-test/nope']);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain('WSFLEET_SECRET_UNAVAILABLE');
+    expect(missing.stderr).toContain('gcp:proj-test/nope@latest');
+    expect(missing.stdout).toBe('');
+
+    const both = await wsfleet(endpoint, [
+      '--token-secret',
+      secret,
+      '--token-secret-from',
+      'gcp:proj-test/wsfleet-token-secret',
+    ]);
+    expect(both.exitCode).toBe(78);
+    expect(both.stderr).toContain('exactly one of --token-secret and --token-secret-from');
+    expect(both.stderr).not.toContain(secret);
   });
 });
