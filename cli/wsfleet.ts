@@ -42,6 +42,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'Show each certificate: installed, in the store, served by nginx, last sync and refusal',
     load: async () => (await import('../daemons/cert-sync/status-command.ts')).run,
   },
+  'app fetch-secrets': {
+    summary: "Write the app's secrets from Secret Manager to a root-only env file (app VM boot)",
+    load: async () => (await import('../daemons/app/fetch-secrets-command.ts')).run,
+  },
   'app token': {
     summary: 'Print a signed connection token for --token-secret',
     load: async () => (await import('../daemons/app/token-command.ts')).run,

@@ -7,6 +7,7 @@
  * versions listed, disabled and enabled, `:getIamPolicy` (GET) and `:setIamPolicy` (POST) on a
  * secret, and deletion. Google names a secret by project number in what it returns.
  */
+import { crc32c } from '../../daemons/app/crc32c.ts';
 import { checkPolicyMembers, PROJECT_NUMBER } from './gcloud-endpoint-consistency.ts';
 import {
   ApiError,
@@ -17,23 +18,6 @@ import {
   notFound,
   type RecordedRequest,
 } from './gcloud-endpoint-model.ts';
-
-/** CRC32C (Castagnoli), as Secret Manager checks payloads. */
-const TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-export function crc32c(data: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of data) crc = (TABLE[(crc ^ byte) & 0xff] ?? 0) ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
 
 /** Where the stand-in keeps a secret (one project: its id and number name the same secret). */
 export function secretPath(id: string): string {

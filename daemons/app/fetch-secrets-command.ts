@@ -1,0 +1,155 @@
+/**
+ * `wsfleet app fetch-secrets`: run as root on an app VM before the app starts. Takes the VM's
+ * service-account token from the metadata server, reads the token secret and the API key from
+ * the Secret Manager API (checking each payload's CRC32C), and writes them as the app's
+ * WSFLEET_TOKEN_SECRET and WSFLEET_API_KEY to an env file only root may read (0600, replaced
+ * atomically), which systemd reads before it starts the app. The values are in no argument, no
+ * metadata and no log line; an error names the secret and the HTTP status only.
+ */
+import { randomBytes } from 'node:crypto';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { option, parseCommand, schemas } from '../shared/config.ts';
+import { EXIT } from '../shared/errors.ts';
+import { crc32c } from './crc32c.ts';
+import { parseSecretRef, SECRET_REF_PATTERN, SecretError, type SecretRef, showRef } from './secret-source.ts';
+
+const ref = (what: string) =>
+  option({
+    schema: z.string().regex(SECRET_REF_PATTERN),
+    description: `Secret Manager secret of ${what}`,
+    expected: 'gcp:PROJECT/SECRET or gcp:PROJECT/SECRET@VERSION',
+  });
+
+export const fetchSecretsOptions = {
+  tokenSecretFrom: ref('the token secret (WSFLEET_TOKEN_SECRET)'),
+  apiKeyFrom: ref('the API key (WSFLEET_API_KEY)'),
+  out: option({
+    schema: z.string().startsWith('/').default('/run/wsfleet/app-secrets.env'),
+    description: 'The env file written (0600)',
+    expected: 'an absolute path',
+  }),
+  metadataUrl: option({
+    schema: schemas.url(['http:']).default('http://169.254.169.254'),
+    description: "The metadata server (its address: the VM's resolver is not needed)",
+    expected: 'an http:// URL',
+  }),
+  secretManagerUrl: option({
+    schema: schemas.url(['https:', 'http:']).default('https://secretmanager.googleapis.com'),
+    description: 'The Secret Manager API',
+    expected: 'an https:// URL',
+  }),
+  timeout: option({
+    schema: schemas.positive(30),
+    description: 'Seconds each request may take',
+    expected: 'a positive number of seconds',
+  }),
+} as const;
+
+export interface FetchDeps {
+  readonly fetch: typeof fetch;
+}
+
+function fail(ref: SecretRef | undefined, why: string): SecretError {
+  const what = ref === undefined ? "the VM's service-account token" : showRef(ref);
+  return new SecretError('WSFLEET_SECRET_UNAVAILABLE', `cannot read ${what}: ${why}`);
+}
+
+async function accessToken(metadataUrl: string, timeoutMs: number, deps: FetchDeps): Promise<string> {
+  const url = new URL('/computeMetadata/v1/instance/service-accounts/default/token', metadataUrl);
+  let response: Response;
+  try {
+    response = await deps.fetch(url, {
+      headers: { 'Metadata-Flavor': 'Google' },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    throw fail(undefined, `the metadata server ${url.origin} did not answer (${(err as Error).name})`);
+  }
+  if (!response.ok) throw fail(undefined, `the metadata server answered HTTP ${response.status}`);
+  const body = (await response.json().catch(() => undefined)) as { access_token?: unknown } | undefined;
+  if (typeof body?.access_token !== 'string' || body.access_token === '')
+    throw fail(undefined, 'the metadata server sent no access_token');
+  return body.access_token;
+}
+
+/** The value of one secret version, its CRC32C checked when the API gives one. */
+export async function accessSecret(
+  ref: SecretRef,
+  token: string,
+  apiUrl: string,
+  timeoutMs: number,
+  deps: FetchDeps,
+): Promise<string> {
+  const path = `/v1/projects/${ref.project}/secrets/${ref.secret}/versions/${ref.version}:access`;
+  let response: Response;
+  try {
+    response = await deps.fetch(`${apiUrl.replace(/\/+$/, '')}${path}`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    throw fail(ref, `Secret Manager did not answer (${(err as Error).name})`);
+  }
+  const body = (await response.json().catch(() => undefined)) as
+    | { payload?: { data?: unknown; dataCrc32c?: unknown }; error?: { status?: unknown } }
+    | undefined;
+  if (!response.ok) {
+    const status = typeof body?.error?.status === 'string' ? ` ${body.error.status}` : '';
+    throw fail(ref, `Secret Manager answered HTTP ${response.status}${status}`);
+  }
+  const data = body?.payload?.data;
+  if (typeof data !== 'string') throw fail(ref, 'Secret Manager sent no payload');
+  const bytes = Buffer.from(data, 'base64');
+  const sum = body?.payload?.dataCrc32c;
+  if (sum !== undefined && String(sum) !== String(crc32c(bytes)))
+    throw fail(ref, 'the payload does not match its CRC32C');
+  const value = bytes.toString('utf8');
+  if (!/^[\x21-\x7e]+$/.test(value)) throw fail(ref, 'the value is empty or not printable ASCII');
+  return value;
+}
+
+/** Reads both secrets and writes the env file. */
+export async function fetchSecrets(
+  config: { [K in keyof typeof fetchSecretsOptions]: z.output<(typeof fetchSecretsOptions)[K]['schema']> },
+  deps: FetchDeps = { fetch },
+): Promise<void> {
+  const timeoutMs = config.timeout * 1000;
+  const token = await accessToken(config.metadataUrl, timeoutMs, deps);
+  const refs = {
+    WSFLEET_TOKEN_SECRET: parseSecretRef(config.tokenSecretFrom),
+    WSFLEET_API_KEY: parseSecretRef(config.apiKeyFrom),
+  };
+  const lines: string[] = [];
+  for (const [name, r] of Object.entries(refs)) {
+    if (r === undefined) throw fail(undefined, `${name}: not a secret reference`);
+    lines.push(`${name}=${await accessSecret(r, token, config.secretManagerUrl, timeoutMs, deps)}`);
+  }
+  const temp = `${config.out}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(temp, `${lines.join('\n')}\n`, { mode: 0o600, flag: 'wx' });
+    await rename(temp, config.out);
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const parsed = parseCommand(
+    'wsfleet app fetch-secrets --token-secret-from gcp:P/S --api-key-from gcp:P/S [--out FILE]',
+    "Write the app's secrets from Secret Manager to a root-only env file (an app VM's boot).",
+    fetchSecretsOptions,
+    argv,
+    env,
+  );
+  if (parsed === undefined) return EXIT.OK;
+  try {
+    await fetchSecrets(parsed.config);
+  } catch (err) {
+    if (!(err instanceof SecretError)) throw err;
+    process.stderr.write(`wsfleet app fetch-secrets: ${err.code}: ${err.message}\n`);
+    return EXIT.FAILURE;
+  }
+  process.stdout.write(`wsfleet app fetch-secrets: wrote ${parsed.config.out}\n`);
+  return EXIT.OK;
+}

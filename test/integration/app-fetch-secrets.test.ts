@@ -1,0 +1,122 @@
+/**
+ * An app VM's boot: `wsfleet app fetch-secrets` with a metadata server on loopback (the token, as
+ * GCE serves it, only with `Metadata-Flavor: Google`) and the Secret Manager stand-in. The env
+ * file is root's alone (0600) and holds both values; the command's output and errors hold none.
+ */
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fetchSecrets } from '../../daemons/app/fetch-secrets-command.ts';
+import { SecretError } from '../../daemons/app/secret-source.ts';
+import { type GcloudEndpoint, startGcloudEndpoint } from '../helpers/gcloud-endpoint.ts';
+import { secretPath } from '../helpers/gcloud-endpoint-secrets.ts';
+
+const TOKEN_SECRET = 't'.repeat(43);
+const API_KEY = 'a'.repeat(43);
+
+describe('wsfleet app fetch-secrets (metadata server and Secret Manager on loopback)', () => {
+  let endpoint: GcloudEndpoint;
+  let metadata: Server;
+  let metadataUrl: string;
+  let dir: string;
+  const seen: { flavor: string | undefined }[] = [];
+
+  beforeEach(async () => {
+    endpoint = await startGcloudEndpoint();
+    for (const [id, value] of [
+      ['wsfleet-token-secret', TOKEN_SECRET],
+      ['wsfleet-api-key', API_KEY],
+    ] as const) {
+      endpoint.resources.set(secretPath(id), { name: `projects/123456789012/secrets/${id}` });
+      endpoint.resources.set(`${secretPath(id)}/versions`, {
+        versions: [
+          { number: 1, state: 'ENABLED', data: Buffer.from(value).toString('base64'), createTime: '' },
+        ],
+      });
+    }
+    metadata = createServer((req, res) => {
+      seen.push({ flavor: req.headers['metadata-flavor'] as string | undefined });
+      if (req.headers['metadata-flavor'] !== 'Google') {
+        res.writeHead(403).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'metadata-flavor': 'Google' });
+      res.end(JSON.stringify({ access_token: 'fake-access-token', expires_in: 3599, token_type: 'Bearer' }));
+    });
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    metadataUrl = `http://127.0.0.1:${(metadata.address() as AddressInfo).port}`;
+    dir = await mkdtemp(join(tmpdir(), 'wsfleet-secrets-'));
+  });
+
+  afterEach(async () => {
+    seen.length = 0;
+    await new Promise<void>((resolve) => metadata.close(() => resolve()));
+    await endpoint.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const config = (overrides: Record<string, unknown> = {}) => ({
+    tokenSecretFrom: 'gcp:proj-test/wsfleet-token-secret',
+    apiKeyFrom: 'gcp:proj-test/wsfleet-api-key',
+    out: join(dir, 'app-secrets.env'),
+    metadataUrl,
+    secretManagerUrl: `${endpoint.url}/secretmanager/`,
+    timeout: 10,
+    ...overrides,
+  });
+
+  it('writes both values to a 0600 env file, with the VM token asked as GCE wants', async () => {
+    await fetchSecrets(config());
+    const out = join(dir, 'app-secrets.env');
+    expect(await readFile(out, 'utf8')).toBe(
+      `WSFLEET_TOKEN_SECRET=${TOKEN_SECRET}\nWSFLEET_API_KEY=${API_KEY}\n`,
+    );
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    expect(seen.every((s) => s.flavor === 'Google')).toBe(true);
+    const accesses = endpoint.requests.filter((r) => r.path.endsWith(':access')).map((r) => r.path);
+    expect(accesses).toEqual([
+      '/secretmanager/v1/projects/proj-test/secrets/wsfleet-token-secret/versions/latest:access',
+      '/secretmanager/v1/projects/proj-test/secrets/wsfleet-api-key/versions/latest:access',
+    ]);
+  });
+
+  it('names a secret it cannot read, shows no value, and leaves no file', async () => {
+    const error = await fetchSecrets(config({ apiKeyFrom: 'gcp:proj-test/missing' })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SecretError);
+    expect((error as SecretError).code).toBe('WSFLEET_SECRET_UNAVAILABLE');
+    expect((error as Error).message).toBe(
+      'cannot read gcp:proj-test/missing@latest: Secret Manager answered HTTP 404 NOT_FOUND',
+    );
+    expect((error as Error).message).not.toContain(TOKEN_SECRET);
+    await expect(stat(join(dir, 'app-secrets.env'))).rejects.toThrow();
+  });
+
+  it('refuses a payload whose CRC32C does not match', async () => {
+    const corrupt = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ payload: { data: Buffer.from(API_KEY).toString('base64'), dataCrc32c: '1' } }),
+      );
+    });
+    await new Promise<void>((resolve) => corrupt.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(corrupt.address() as AddressInfo).port}`;
+      await expect(fetchSecrets(config({ secretManagerUrl: url }))).rejects.toThrow(
+        'cannot read gcp:proj-test/wsfleet-token-secret@latest: the payload does not match its CRC32C',
+      );
+    } finally {
+      await new Promise<void>((resolve) => corrupt.close(() => resolve()));
+    }
+  });
+
+  it('says when the metadata server is not there', async () => {
+    await expect(fetchSecrets(config({ metadataUrl: `${endpoint.url}/none` }))).rejects.toThrow(
+      "cannot read the VM's service-account token: the metadata server answered HTTP 404",
+    );
+  });
+});
