@@ -75,6 +75,13 @@ loadBalancer:
   sessionAffinity: CLIENT_IP
   # Seconds a leaving VM keeps its connections while its app closes them (code 1012).
   drainingSeconds: 30
+
+# Closed by default: the deploy makes the token secret and the API key in Secret Manager
+# (wsfleet-token-secret, wsfleet-api-key), readable by the app VMs' account only. Mint tokens with
+# \`wsfleet app token --token-secret-from gcp:${project}/wsfleet-token-secret\`.
+auth:
+  # Whether WebSocket clients may publish; off: only backends publish, with the API key.
+  clientPublish: false
 `;
 }
 

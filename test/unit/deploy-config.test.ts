@@ -3,7 +3,7 @@
  * every problem listed at once, each rejected setting, and the CLI's exit 78 before any gcloud
  * call.
  */
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -38,6 +38,7 @@ describe('fleet config', () => {
       renewer: { machineType: 'e2-small' },
       redis: { create: { tier: 'basic', sizeGb: 1, version: 'redis_7_0' } },
       loadBalancer: { sessionAffinity: 'CLIENT_IP', drainingSeconds: 30 },
+      auth: { clientPublish: false },
     });
   });
 
@@ -62,7 +63,11 @@ describe('fleet config', () => {
       certificates: [['live.example.org']],
       bucket: 'my-fleet-1-wsfleet-certs',
       acme: { directory: 'staging', email: 'ops@example.com' },
+      auth: { clientPublish: false },
     });
+    expect(await readFile(file, 'utf8')).toContain(
+      '`wsfleet app token --token-secret-from gcp:my-fleet-1/wsfleet-token-secret`',
+    );
     // A second init does not overwrite it unless told to.
     expect(await init(args, {}, quiet)).toBe(1);
     expect(await init([...args, '--force'], {}, quiet)).toBe(0);
