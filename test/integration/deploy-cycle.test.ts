@@ -297,7 +297,7 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     const result = await fleet.run(deploy, [...flags(), '--no-wait']);
     expect(result.code).toBe(0);
     expect(mutations(fleet.endpoint.requests)).toEqual([]);
-    expect(result.out).toContain('nothing to do: all 24 steps were up to date, nothing was created');
+    expect(result.out).toContain('nothing to do: all 28 steps were up to date, nothing was created');
   });
 
   it('rolls out new images: new templates, then a rolling update of each group', {

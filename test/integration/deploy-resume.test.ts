@@ -63,7 +63,7 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
     expect(result.err).toContain(
       'command: gcloud compute firewall-rules create wsfleet-allow-challenges --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:80 --source-tags=wsfleet-app --target-tags=wsfleet-renewer --project=proj-test --format=json --quiet',
     );
-    expect(result.out).toContain('(10/23) firewall rule wsfleet-allow-challenges (tcp:80): creating…');
+    expect(result.out).toContain('(10/27) firewall rule wsfleet-allow-challenges (tcp:80): creating…');
     // Up to the refused rule, which was asked for once.
     expect(mutations(fleet.endpoint.requests)).toEqual(freshDeploy({ redis: false }).slice(0, 10));
   });
@@ -74,7 +74,7 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
     fleet.endpoint.clear();
     const result = await fleet.run(deploy, flags());
     expect(result.code).toBe(1);
-    expect(result.out).toContain('(9/23) firewall rule wsfleet-allow-web (tcp:80,tcp:443): up to date');
+    expect(result.out).toContain('(9/27) firewall rule wsfleet-allow-web (tcp:80,tcp:443): up to date');
     expect(result.out).toContain('ws.example.com. 300 IN A 127.0.0.1');
     expect(result.out).toContain('DNS: 0 of 1 names resolve to 127.0.0.1 (ws.example.com: no A record)');
     expect(result.err).toContain('wsfleet deploy: WSFLEET_DEPLOY_DNS_TIMEOUT: ');
@@ -143,6 +143,10 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
     expect(left.sort()).toEqual([
       `/compute/v1/projects/${PROJECT}/global/images/wsfleet-app-0-1-0-111111111111`,
       `/compute/v1/projects/${PROJECT}/global/images/wsfleet-renewer-0-1-0-111111111111`,
+      // The fleet's secrets are kept as the bucket is (README: teardown).
+      ...['wsfleet-api-key', 'wsfleet-token-secret'].flatMap((id) =>
+        ['', '/iam', '/versions'].map((s) => `/secretmanager/v1/secrets/${id}${s}`),
+      ),
       `/serviceusage/v1/projects/${PROJECT}`,
       `/storage/v1/b/${BUCKET}`,
       `/storage/v1/b/${BUCKET}/iam`,
