@@ -180,6 +180,20 @@ function createGroup(state: EndpointState, p: Parsed, body: Json, path: string):
   return group;
 }
 
+/**
+ * A forwarding rule whose tier is not its address's: Google refuses it with 400 `invalid`. A rule
+ * that names no tier gets the project's default, which the message says.
+ */
+function tierMismatch(tier: unknown, defaulted: boolean, address: Json): ApiError {
+  const which = defaulted
+    ? `${String(tier)} network tier (the project's default network tier)`
+    : `${String(tier)} network tier`;
+  return new ApiError(
+    400,
+    `Invalid value for field 'resource.networkTier': '${String(tier)}'. ${which} does not match the network tier ${String(address.networkTier)} of the IP address ${String(address.address)}: a forwarding rule and its address must be in the same network tier.`,
+  );
+}
+
 function insert(state: EndpointState, p: Parsed, body: Json): Json {
   if (typeof body.name !== 'string') throw new ApiError(400, 'Required field name not specified');
   const path = `${p.scope}/${p.collection}/${body.name}`;
@@ -196,9 +210,16 @@ function insert(state: EndpointState, p: Parsed, body: Json): Json {
     const internal = body.addressType === 'INTERNAL' || body.subnetwork !== undefined;
     resource.address = body.address ?? (internal ? '10.20.0.250' : state.externalAddress);
     resource.status = 'RESERVED';
+    if (!internal) resource.networkTier = body.networkTier ?? state.defaultNetworkTier;
   }
-  if (p.collection === 'forwardingRules' && typeof body.IPAddress === 'string') {
-    const address = state.resources.get(pathOf(state, body.IPAddress));
+  if (p.collection === 'forwardingRules') {
+    const external = (body.loadBalancingScheme ?? 'EXTERNAL') === 'EXTERNAL';
+    const tier = body.networkTier ?? state.defaultNetworkTier;
+    const address =
+      typeof body.IPAddress === 'string' ? state.resources.get(pathOf(state, body.IPAddress)) : undefined;
+    if (external && address !== undefined && address.networkTier !== tier)
+      throw tierMismatch(tier, body.networkTier === undefined, address);
+    if (external) resource.networkTier = tier;
     if (address !== undefined) resource.IPAddress = address.address;
   }
   if (p.collection !== undefined && GROUPS.has(p.collection)) resource = createGroup(state, p, body, path);

@@ -38,6 +38,11 @@ export interface EndpointState {
   readonly externalAddress: string;
   /** An organization policy constraint every VM creation violates (`constraints/…`), if any. */
   orgPolicyRefusal?: string;
+  /**
+   * The project's default network tier: what an external address, forwarding rule or access
+   * config gets when its request names none (Google's default is PREMIUM).
+   */
+  readonly defaultNetworkTier: 'PREMIUM' | 'STANDARD';
   /** Eventual consistency (gcloud-endpoint-consistency.ts). */
   readonly consistency: Consistency;
   counter: number;

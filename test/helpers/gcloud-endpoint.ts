@@ -98,6 +98,8 @@ export interface EndpointOptions {
    * the groups' listErrors says why.
    */
   readonly orgPolicyRefusal?: string;
+  /** The project's default network tier (default PREMIUM, as a new project has). */
+  readonly defaultNetworkTier?: 'PREMIUM' | 'STANDARD';
 }
 
 export async function startGcloudEndpoint(options: EndpointOptions = {}): Promise<GcloudEndpoint> {
@@ -119,6 +121,7 @@ export async function startGcloudEndpoint(options: EndpointOptions = {}): Promis
       unknownAccounts: new Map(),
     },
     counter: 0,
+    defaultNetworkTier: options.defaultNetworkTier ?? 'PREMIUM',
     ...(options.orgPolicyRefusal === undefined ? {} : { orgPolicyRefusal: options.orgPolicyRefusal }),
   };
 
