@@ -197,6 +197,8 @@ function loadBalancerSteps(config: FleetConfig, names: FleetNames): Step[] {
         names.forwardingRule,
         r,
         '--load-balancing-scheme=EXTERNAL',
+        // The address is PREMIUM; a rule naming no tier gets the project's default, maybe STANDARD.
+        '--network-tier=PREMIUM',
         '--ip-protocol=TCP',
         '--ports=80,443',
         `--address=${regionalPath(config, 'addresses', names.appAddress)}`,

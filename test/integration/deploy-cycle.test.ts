@@ -273,6 +273,7 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     expect(only('POST', '/forwardingRules')).toEqual({
       name: 'wsfleet-app',
       loadBalancingScheme: 'EXTERNAL',
+      networkTier: 'PREMIUM',
       IPProtocol: 'TCP',
       ports: ['80', '443'],
       IPAddress: `${region}/addresses/wsfleet-app`,

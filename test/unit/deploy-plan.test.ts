@@ -91,7 +91,7 @@ describe('deploy plan', () => {
         `${gcloud} compute backend-services create wsfleet-app --region=europe-west4 --load-balancing-scheme=EXTERNAL --protocol=TCP --health-checks=wsfleet-app-http --health-checks-region=europe-west4 --session-affinity=CLIENT_IP --connection-draining-timeout=30${tail}`,
       );
       expect(commands).toContain(
-        `${gcloud} compute forwarding-rules create wsfleet-app --region=europe-west4 --load-balancing-scheme=EXTERNAL --ip-protocol=TCP --ports=80,443 --address=projects/proj-test/regions/europe-west4/addresses/wsfleet-app --backend-service=projects/proj-test/regions/europe-west4/backendServices/wsfleet-app${tail}`,
+        `${gcloud} compute forwarding-rules create wsfleet-app --region=europe-west4 --load-balancing-scheme=EXTERNAL --network-tier=PREMIUM --ip-protocol=TCP --ports=80,443 --address=projects/proj-test/regions/europe-west4/addresses/wsfleet-app --backend-service=projects/proj-test/regions/europe-west4/backendServices/wsfleet-app${tail}`,
       );
       // Each step says how it is found first.
       expect(out).toContain(`#   ${gcloud} compute firewall-rules describe wsfleet-allow-web${tail}`);
