@@ -191,6 +191,16 @@ function serviceUsage(state: EndpointState, request: RecordedRequest, body: Json
   };
 }
 
+/**
+ * Cloud Resource Manager v1 `projects.getEffectiveOrgPolicy`: the policy the stand-in's project
+ * has for a constraint, or one that sets nothing (the constraint's default) as Google answers.
+ */
+function effectiveOrgPolicy(state: EndpointState, constraint: string): Json {
+  if (!state.orgPoliciesReadable) throw new ApiError(403, 'The caller does not have permission');
+  const set = state.orgPolicies.get(constraint);
+  return { version: 1, constraint, etag: 'BwYAAAAAAAA=', ...(set ?? {}) };
+}
+
 /** Answers a request to any API but Compute Engine, or throws an ApiError. */
 export function handleApis(state: EndpointState, request: RecordedRequest): Json {
   const body = isObject(request.body) ? request.body : {};
@@ -199,7 +209,8 @@ export function handleApis(state: EndpointState, request: RecordedRequest): Json
   if (request.path.startsWith('/redis/')) return redis(state, request, body);
   if (request.path.startsWith('/serviceusage/')) return serviceUsage(state, request, body);
   if (request.path.startsWith('/cloudresourcemanager/')) {
-    const project = request.path.split('/').filter((p) => p !== '')[3] ?? '';
+    const [project = '', method] = (request.path.split('/').filter((p) => p !== '')[3] ?? '').split(':');
+    if (method === 'getEffectiveOrgPolicy') return effectiveOrgPolicy(state, String(body.constraint));
     return { projectNumber: '123456789012', projectId: project, lifecycleState: 'ACTIVE', name: project };
   }
   throw new ApiError(404, `No API at ${request.path}`);

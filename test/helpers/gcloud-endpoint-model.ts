@@ -43,6 +43,10 @@ export interface EndpointState {
    * config gets when its request names none (Google's default is PREMIUM).
    */
   readonly defaultNetworkTier: 'PREMIUM' | 'STANDARD';
+  /** Effective organization policies by constraint (`booleanPolicy` or `listPolicy`). */
+  readonly orgPolicies: Map<string, Json>;
+  /** False: reading a policy is refused (403). */
+  readonly orgPoliciesReadable: boolean;
   /** Eventual consistency (gcloud-endpoint-consistency.ts). */
   readonly consistency: Consistency;
   counter: number;

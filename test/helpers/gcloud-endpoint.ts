@@ -39,8 +39,11 @@ export interface GcloudEndpoint {
   readonly env: Readonly<Record<string, string>>;
   /** Answers the next request that `when` accepts with an error of `status` (once). */
   failNext(fault: Fault): void;
-  /** Makes an image exist, as `wsfleet images build` leaves one (`family` as its family). */
-  addImage(project: string, name: string, family?: string): void;
+  /**
+   * Makes an image exist, as `wsfleet images build` leaves one (`family` as its family), with
+   * the guest OS features `features` (default UEFI_COMPATIBLE, as its builds have).
+   */
+  addImage(project: string, name: string, family?: string, features?: readonly string[]): void;
   /** Backends' health that getHealth reports (default HEALTHY). */
   setHealth(state: 'HEALTHY' | 'UNHEALTHY'): void;
   /** Forgets the recorded requests (the resources stay). */
@@ -98,6 +101,17 @@ export interface EndpointOptions {
    * the groups' listErrors says why.
    */
   readonly orgPolicyRefusal?: string;
+  /**
+   * Effective organization policies by constraint, as getEffectiveOrgPolicy answers them
+   * (`{ booleanPolicy: { enforced: true } }`, `{ listPolicy: { allValues: 'DENY' } }`).
+   * orgPolicyRefusal's constraint is denied here too, so the two tell one story.
+   */
+  readonly orgPolicies?: Readonly<Record<string, Json>>;
+  /**
+   * Whether the caller may read the project's policies (default true); false: 403, as for an
+   * account without `orgpolicy.policy.get`, so a refusal shows only when it happens.
+   */
+  readonly orgPoliciesReadable?: boolean;
   /** The project's default network tier (default PREMIUM, as a new project has). */
   readonly defaultNetworkTier?: 'PREMIUM' | 'STANDARD';
 }
@@ -122,6 +136,13 @@ export async function startGcloudEndpoint(options: EndpointOptions = {}): Promis
     },
     counter: 0,
     defaultNetworkTier: options.defaultNetworkTier ?? 'PREMIUM',
+    orgPoliciesReadable: options.orgPoliciesReadable ?? true,
+    orgPolicies: new Map([
+      ...(options.orgPolicyRefusal === undefined
+        ? []
+        : [[options.orgPolicyRefusal, { listPolicy: { allValues: 'DENY' } }] as [string, Json]]),
+      ...Object.entries(options.orgPolicies ?? {}),
+    ]),
     ...(options.orgPolicyRefusal === undefined ? {} : { orgPolicyRefusal: options.orgPolicyRefusal }),
   };
 
@@ -194,7 +215,7 @@ export async function startGcloudEndpoint(options: EndpointOptions = {}): Promis
     failNext(fault) {
       faults.push(fault);
     },
-    addImage(project, name, family) {
+    addImage(project, name, family, features = ['UEFI_COMPATIBLE']) {
       const path = `${API_PREFIXES.COMPUTE}projects/${project}/global/images/${name}`;
       state.resources.set(path, {
         kind: 'compute#image',
@@ -203,6 +224,7 @@ export async function startGcloudEndpoint(options: EndpointOptions = {}): Promis
         ...(family === undefined ? {} : { family }),
         status: 'READY',
         diskSizeGb: '10',
+        guestOsFeatures: features.map((type) => ({ type })),
         selfLink: `${state.origin}${path}`,
       });
     },
