@@ -49,6 +49,8 @@ export const ERROR_CODES = {
   WSFLEET_LAB_STATE: 'No lab of that name is up, or its state file cannot be read.',
   WSFLEET_IMAGE_TOOLS:
     'A local image cannot be built on this machine (not Linux, not root, or mmdebstrap missing): the message lists what is missing.',
+  WSFLEET_PREFLIGHT_FAILED:
+    'A check before `wsfleet images build --target gce` or `wsfleet deploy` found what would make it fail (no Application Default Credentials, no build network or SSH rule, an organization policy, an image without UEFI_COMPATIBLE); every problem is listed with what to do, and nothing was created.',
   WSFLEET_FLEET_CONFIG_INVALID:
     'The fleet config file is missing, unreadable or invalid, or a check that gcloud does not make refused it (exit 78); every problem is listed and nothing was called.',
   WSFLEET_GCLOUD_UNAVAILABLE:
