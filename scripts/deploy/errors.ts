@@ -16,6 +16,7 @@ export type DeployErrorCode = Extract<
   | 'WSFLEET_DEPLOY_DNS_TIMEOUT'
   | 'WSFLEET_DEPLOY_WAIT_TIMEOUT'
   | 'WSFLEET_TEARDOWN_UNCONFIRMED'
+  | 'WSFLEET_PREFLIGHT_FAILED'
 >;
 
 export class DeployError extends errorFamily<DeployErrorCode>('DeployError') {}

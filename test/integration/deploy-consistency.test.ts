@@ -154,6 +154,8 @@ describe('wsfleet deploy into a new project (real gcloud, eventually consistent 
   }, async () => {
     fleet = await startFleetFixture(fleetDocument({ redis: { url: 'redis://10.0.0.3:6379' } }), {
       orgPolicyRefusal: 'constraints/compute.vmExternalIpAccess',
+      // An account that may not read the policy: the deploy's check cannot see it coming.
+      orgPoliciesReadable: false,
     });
     await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
     await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
