@@ -90,9 +90,27 @@ function operation(state: EndpointState, p: Parsed, type: string, target: string
     selfLink: link(state, opPath),
     ...(p.zone === undefined ? {} : { zone: link(state, p.scope) }),
     ...(p.region === undefined ? {} : { region: link(state, p.scope) }),
+    _polls: state.operationPolls,
   };
   state.resources.set(opPath, op);
-  return op;
+  return operationView(op);
+}
+
+/**
+ * An operation as it stands: RUNNING (no endTime, progress 0) while it has polls left, each get
+ * or wait of it using one, then DONE, as a slow insert is seen by gcloud, which polls.
+ */
+function operationView(op: Json): Json {
+  const left = Number(op._polls ?? 0);
+  if (left <= 0) return view(op);
+  const { endTime: _end, ...running } = view(op);
+  return { ...running, status: 'RUNNING', progress: 0 };
+}
+
+function pollOperation(op: Json): Json {
+  const answer = operationView(op);
+  op._polls = Math.max(0, Number(op._polls ?? 0) - 1);
+  return answer;
 }
 
 function managedInstances(group: Json): Json[] {
@@ -306,7 +324,7 @@ export function handleCompute(state: EndpointState, request: RecordedRequest): J
   }
   const collectionPath = `${p.scope}/${p.collection}`;
   const path = p.name === undefined ? collectionPath : `${collectionPath}/${p.name}`;
-  if (p.collection === 'operations' && p.name !== undefined) return existing(state, path);
+  if (p.collection === 'operations' && p.name !== undefined) return pollOperation(existing(state, path));
   if (p.action !== undefined) return action(state, p, path, body);
   switch (request.method) {
     case 'GET':

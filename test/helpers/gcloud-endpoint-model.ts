@@ -45,6 +45,8 @@ export interface EndpointState {
   readonly defaultNetworkTier: 'PREMIUM' | 'STANDARD';
   /** Effective organization policies by constraint (`booleanPolicy` or `listPolicy`). */
   readonly orgPolicies: Map<string, Json>;
+  /** How many gets or waits of a Compute operation answer RUNNING before DONE. */
+  readonly operationPolls: number;
   /** False: reading a policy is refused (403). */
   readonly orgPoliciesReadable: boolean;
   /** Eventual consistency (gcloud-endpoint-consistency.ts). */

@@ -2,9 +2,9 @@
  * A recording stand-in for the Google Cloud APIs the deploy's gcloud commands call, on 127.0.0.1.
  * The real gcloud is pointed at it with `CLOUDSDK_API_ENDPOINT_OVERRIDES_*` and a fake token, so
  * its requests never leave the machine; every request is recorded (method, path, query, JSON
- * body) and answered like the API: long-running operations are done at once, and a resource
- * exists after its creation until its deletion. Served: Compute Engine v1 (gcloud-endpoint-compute),
- * Cloud Storage JSON v1, IAM v1, Cloud Resource Manager v1, Memorystore Redis v1 and Service
+ * body) and answered like the API: long-running operations are done at once (or only after
+ * some polls, `operationPolls`), and a resource exists after its creation until its deletion.
+ * Served: Compute Engine v1 (gcloud-endpoint-compute), Cloud Storage JSON v1, IAM v1, Cloud Resource Manager v1, Memorystore Redis v1 and Service
  * Usage v1 (gcloud-endpoint-apis).
  *
  * For failure tests `failNext()` answers the next matching request with an API error; the
@@ -112,6 +112,11 @@ export interface EndpointOptions {
    * account without `orgpolicy.policy.get`, so a refusal shows only when it happens.
    */
   readonly orgPoliciesReadable?: boolean;
+  /**
+   * How many polls (get or wait) of each Compute Engine operation answer RUNNING before it is
+   * DONE (default 0: done at once).
+   */
+  readonly operationPolls?: number;
   /** The project's default network tier (default PREMIUM, as a new project has). */
   readonly defaultNetworkTier?: 'PREMIUM' | 'STANDARD';
 }
@@ -137,6 +142,7 @@ export async function startGcloudEndpoint(options: EndpointOptions = {}): Promis
     counter: 0,
     defaultNetworkTier: options.defaultNetworkTier ?? 'PREMIUM',
     orgPoliciesReadable: options.orgPoliciesReadable ?? true,
+    operationPolls: options.operationPolls ?? 0,
     orgPolicies: new Map([
       ...(options.orgPolicyRefusal === undefined
         ? []
