@@ -127,6 +127,47 @@ function templateOf(group: Json): unknown {
   return versions[0]?.instanceTemplate ?? group.instanceTemplate;
 }
 
+/** The project number Google names in a constraint's violation (the stand-in's projects share it). */
+const PROJECT_NUMBER = '123456789012';
+
+/** Google's words for a VM a constraint refuses (an instance's insert and a group's listErrors). */
+function violation(constraint: string, instancePath: string): string {
+  const tail =
+    constraint === 'constraints/compute.vmExternalIpAccess'
+      ? ` Add instance ${instancePath.replace('/compute/v1/', '')} to the constraint to use external IP with it.`
+      : '';
+  return `Constraint ${constraint} violated for project ${PROJECT_NUMBER}.${tail}`;
+}
+
+/**
+ * An instance insert that a constraint refuses: HTTP 412 with reason conditionNotMet, as
+ * Compute Engine answers it (`googleapi: Error 412: Constraint … violated …, conditionNotMet`).
+ * vmExternalIpAccess refuses only an instance with an external address (an access config).
+ */
+function refuseInstance(state: EndpointState, path: string, body: Json): void {
+  const constraint = state.orgPolicyRefusal;
+  if (constraint === undefined) return;
+  const nics = Array.isArray(body.networkInterfaces) ? (body.networkInterfaces as Json[]) : [];
+  const external = nics.some((n) => Array.isArray(n.accessConfigs) && n.accessConfigs.length > 0);
+  if (constraint === 'constraints/compute.vmExternalIpAccess' && !external) return;
+  const message = violation(constraint, path);
+  throw new ApiError(412, message, {
+    error: {
+      code: 412,
+      message,
+      errors: [
+        {
+          message,
+          domain: 'global',
+          reason: 'conditionNotMet',
+          location: 'If-Match',
+          locationType: 'header',
+        },
+      ],
+    },
+  });
+}
+
 function addInstance(state: EndpointState, group: Json, zoneUrl: string, name: string, ip?: string): void {
   const zonePath = pathOf(state, zoneUrl);
   const instancePath = `${zonePath}/instances/${name}`;
@@ -144,8 +185,7 @@ function addInstance(state: EndpointState, group: Json, zoneUrl: string, name: s
         },
         error: {
           code: 'CONDITION_NOT_MET',
-          message:
-            `Constraint ${state.orgPolicyRefusal} violated for project ${instancePath.split('/')[4] ?? ''}. ${state.orgPolicyRefusal === 'constraints/compute.vmExternalIpAccess' ? `Add instance ${instancePath.replace('/compute/v1/', '')} to the constraint to use external IP with it.` : ''}`.trim(),
+          message: violation(state.orgPolicyRefusal, instancePath),
         },
       },
     ];
@@ -216,6 +256,7 @@ function insert(state: EndpointState, p: Parsed, body: Json): Json {
   if (typeof body.name !== 'string') throw new ApiError(400, 'Required field name not specified');
   const path = `${p.scope}/${p.collection}/${body.name}`;
   if (state.resources.has(path)) throw new ApiError(409, `The resource '${path}' already exists`);
+  if (p.collection === 'instances') refuseInstance(state, path, body);
   let resource: Json = {
     id: nextId(state),
     creationTimestamp: new Date().toISOString(),

@@ -96,9 +96,10 @@ export interface EndpointOptions {
   /** How many bucket policies naming a new service account are refused (default 0). */
   readonly iamLag?: number;
   /**
-   * An organization policy constraint that refuses every VM the groups create (for example
-   * `constraints/compute.vmExternalIpAccess`): the groups exist, their VMs do not, and only
-   * the groups' listErrors says why.
+   * An organization policy constraint that refuses every VM (for example
+   * `constraints/compute.vmExternalIpAccess`, which refuses only VMs with an external address):
+   * an instance insert is answered 412 conditionNotMet; the groups exist, their VMs do not, and
+   * only the groups' listErrors says why.
    */
   readonly orgPolicyRefusal?: string;
   /**
