@@ -2,8 +2,12 @@
  * The checks before an image build or a deploy, on what gcloud answers: each blocker is named
  * with what to do, a project without blockers passes, and answers of any shape never throw.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { buildImage } from '../../images/build/build-image.ts';
 import {
   buildPreflight,
   CONSTRAINTS,
@@ -12,6 +16,7 @@ import {
   listAllows,
   opensSsh,
 } from '../../images/build/gce-preflight.ts';
+import { dryRunRequest, PATHS } from '../helpers/packer-record.ts';
 
 const SSH = {
   direction: 'INGRESS',
@@ -118,5 +123,32 @@ describe('the image check', () => {
     );
     expect(imageProblems('i', {}, 'p')).toHaveLength(1);
     expect(imageProblems('i', undefined, 'p')[0]).toContain('does not exist in project p');
+  });
+});
+
+describe('wsfleet images build --target gce', () => {
+  it('stops before packer when the project has a blocker, naming each', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wsfleet-preflight-'));
+    const asked: string[] = [];
+    try {
+      const read: GcloudRead = async (args) => {
+        asked.push(args.join(' '));
+        return project({ ...ready, 'compute networks describe default': undefined })(args);
+      };
+      let out = '';
+      const build = buildImage(
+        // A packer that does not exist: reaching it would fail with WSFLEET_PACKER_UNAVAILABLE.
+        dryRunRequest(dir, 'app', { target: 'gce', project: 'proj-test', packer: join(dir, 'no-packer') }),
+        { paths: PATHS, write: (t) => (out += t), gcloud: read },
+      );
+      await expect(build).rejects.toMatchObject({
+        code: 'WSFLEET_PREFLIGHT_FAILED',
+        message: expect.stringContaining('the build network default does not exist'),
+      });
+      expect(asked[0]).toBe('auth application-default print-access-token');
+      expect(out).toContain('checking proj-test');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
