@@ -84,8 +84,13 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     expect(result.out).toContain('DNS: every name resolves to 127.0.0.1');
     expect(result.out).toContain('load balancer: 3 of 3 app VMs healthy');
     expect(result.out).toContain('certificates served: 1 of 1');
-    // Nothing is granted on the project: no policy of it is read or written.
-    expect(fleet.endpoint.requests.filter((r) => r.path.includes('cloudresourcemanager'))).toEqual([]);
+    // Nothing is granted on the project: no IAM policy of it is read or written; the one call to
+    // Resource Manager is the check of the organization policy on external addresses.
+    expect(
+      fleet.endpoint.requests
+        .filter((r) => r.path.includes('cloudresourcemanager'))
+        .map((r) => `${r.method} ${r.path.split(':').pop()} ${String(r.body?.constraint)}`),
+    ).toEqual(['POST getEffectiveOrgPolicy constraints/compute.vmExternalIpAccess']);
   });
 
   it('opens only the web ports, the challenge path and the health-check probes', () => {
