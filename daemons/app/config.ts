@@ -36,6 +36,13 @@ export const appOptions = {
       "PEM file of the CAs that sign Redis's TLS certificate (Memorystore's serverCaCerts); with a rediss:// URL, only they are trusted",
     expected: 'the path of a PEM file',
   }),
+  redisPassword: option({
+    schema: z.string().min(1).optional(),
+    description:
+      "Password Redis asks for (Memorystore's AUTH string); on a VM wsfleet-app-redis-auth.service fetches it at boot",
+    expected: 'a password',
+    secret: true,
+  }),
   redisPasswordFile: option({
     schema: z.string().min(1).optional(),
     description:

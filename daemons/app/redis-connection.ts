@@ -18,6 +18,7 @@ export interface RedisConnection {
 export interface RedisConnectionOptions {
   readonly redisUrl: string;
   readonly redisCaFile?: string | undefined;
+  readonly redisPassword?: string | undefined;
   readonly redisPasswordFile?: string | undefined;
 }
 
@@ -42,6 +43,9 @@ export function redisConnectionOf(options: RedisConnectionOptions): RedisConnect
       else ca = certs.join('\n');
     }
   }
+  if (options.redisPassword !== undefined && options.redisPasswordFile !== undefined)
+    problems.push('Give `--redis-password` or `--redis-password-file`, not both');
+  password = options.redisPassword;
   if (options.redisPasswordFile !== undefined) {
     const text = readText(options.redisPasswordFile, '--redis-password-file', problems);
     // A trailing newline is the file's, not the password's.

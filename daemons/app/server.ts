@@ -94,6 +94,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
           ...redisConnectionOf({
             redisUrl: config.redisUrl,
             redisCaFile: config.redisCaFile,
+            redisPassword: config.redisPassword,
             redisPasswordFile: config.redisPasswordFile,
           }),
           limits,

@@ -63,6 +63,10 @@ export const ERROR_CODES = {
     'A resource that must already exist does not (for example, `wsfleet rollout` before `wsfleet deploy`).',
   WSFLEET_DEPLOY_PENDING:
     'A resource the next step needs is still being made (a Redis instance CREATING after gcloud stopped waiting); run `wsfleet deploy` again in a few minutes, it continues.',
+  WSFLEET_REDIS_AUTH_UNAVAILABLE:
+    "wsfleet-app-redis-auth.service could not read the Memorystore instance's AUTH string (metadata server or Redis API unreachable, a refusal such as a missing `redis.instances.getAuthString` permission, or AUTH off); the app does not start. `journalctl -u wsfleet-app-redis-auth` says which.",
+  WSFLEET_DEPLOY_UNSAFE_REDIS:
+    "The fleet's Memorystore instance has no in-transit encryption or no AUTH (made by hand or by an older deploy); the deploy will not send data to it in the clear. Delete it (its history is lost) so the deploy creates it closed.",
   WSFLEET_DEPLOY_DNS_TIMEOUT:
     "A certificate name did not resolve to the load balancer's address within --dns-timeout; set the printed DNS records and run `wsfleet deploy` again (it continues), or pass --no-wait-dns.",
   WSFLEET_DEPLOY_WAIT_TIMEOUT:
