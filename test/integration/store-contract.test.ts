@@ -380,11 +380,13 @@ describe.each([fileBackend(), gcsBackend()])('$name store', (backend) => {
         lastError: { code: 'WSFLEET_ACME', message: 'rate limited', at: '2030-01-01T00:00:01.000Z' },
         failures: 2,
         nextAttemptAt: '2030-01-01T01:00:00.000Z',
+        finalizedAt: ['2029-12-30T00:00:00.000Z', '2030-01-01T00:00:00.500Z'],
       };
       const succeeded: RenewerState = {
         lastAttemptAt: '2030-01-02T00:00:00.000Z',
         lastSuccessAt: '2030-01-02T00:00:05.000Z',
         failures: 0,
+        finalizedAt: ['2030-01-02T00:00:01.000Z'],
       };
       expect(await certs.state('example.com')).toBeUndefined();
       await certs.saveState('example.com', failed);
