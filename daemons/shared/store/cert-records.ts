@@ -36,13 +36,34 @@ export const accountFields = z.object({
   createdAt: iso,
 });
 
+/**
+ * The renewer's state of one certificate. `RenewerState` is this schema's output type, so a field
+ * the renewer writes cannot be left out here (zod strips unknown keys on every write and read).
+ */
 export const stateFields = z.object({
   lastAttemptAt: iso.optional(),
   lastSuccessAt: iso.optional(),
-  lastError: z.object({ code: z.string(), message: z.string(), at: iso }).optional(),
+  lastError: z
+    .object({
+      code: z.string(),
+      message: z.string(),
+      at: iso,
+      /** The CA refused for a reason a retry cannot fix: not retried until the settings change. */
+      permanent: z.boolean().optional(),
+    })
+    .optional(),
+  /** Consecutive failures since the last success (drives the retry schedule). */
   failures: z.number().int().min(0),
+  /** No attempt before this time (the retry schedule or the CA's Retry-After), unless forced. */
   nextAttemptAt: iso.optional(),
+  /** The settings (directory, names, profile) the last failure happened with: see `settingsKey`. */
+  settingsKey: z.string().max(200).optional(),
+  /** Times of ACME finalize calls, recorded before each call (the rate guard counts them). */
+  finalizedAt: z.array(iso).max(100).optional(),
 });
+
+/** The renewer's state of one certificate, exactly as stored (see `stateFields`). */
+export type RenewerState = Readonly<z.output<typeof stateFields>>;
 
 export const schemas = {
   version: certificateFields.extend({ format: z.literal('wsfleet.cert-version/1') }),

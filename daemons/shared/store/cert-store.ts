@@ -17,6 +17,9 @@
  * Every object is validated when read; one that does not parse or does not match its key is
  * reported as WSFLEET_STORE_CORRUPT (naming the key) and never overwritten blindly.
  */
+import type { RenewerState } from './cert-records.ts';
+
+export type { RenewerState };
 
 /** One issued certificate, as stored. */
 export interface CertificateVersion {
@@ -54,17 +57,6 @@ export interface AcmeAccount {
   readonly accountUrl: string;
   readonly email?: string;
   readonly createdAt: string;
-}
-
-export interface RenewerState {
-  readonly lastAttemptAt?: string;
-  readonly lastSuccessAt?: string;
-  readonly lastError?: { readonly code: string; readonly message: string; readonly at: string };
-  /** Consecutive failures since the last success (drives the retry schedule). */
-  readonly failures: number;
-  readonly nextAttemptAt?: string;
-  /** Times of ACME finalize calls in the last 7 days, recorded before each call (rate guard). */
-  readonly finalizedAt?: readonly string[];
 }
 
 /** A held issuance lease. */
