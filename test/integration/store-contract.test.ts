@@ -422,6 +422,24 @@ describe.each([fileBackend(), gcsBackend()])('$name store', (backend) => {
       await b?.release();
     });
 
+    it('never gives a live lease to an owner of the same name', async () => {
+      const { certs } = open();
+      const a = await certs.lock('example.com', 'host:1', 1_000);
+      expect(a?.owner).toBe('host:1');
+      expect(await certs.lock('example.com', 'host:1', 1_000)).toBeUndefined();
+      await a?.release();
+    });
+
+    it('keeps a lease through renewals that overlap', async () => {
+      const { certs } = open();
+      const a = await certs.lock('example.com', 'a', 1_000);
+      await Promise.all([a?.renew(), a?.renew(), a?.renew()]);
+      nowMs += 800;
+      await a?.renew();
+      expect(await certs.lock('example.com', 'b', 1_000)).toBeUndefined();
+      await a?.release();
+    });
+
     it('extends a lease on renew, and frees it on release (twice is fine)', async () => {
       const { certs } = open();
       const a = await certs.lock('example.com', 'a', 1_000);
