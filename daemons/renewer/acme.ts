@@ -86,6 +86,8 @@ export interface Issued {
   readonly certificatePem: string;
   /** PKCS#8 PEM. */
   readonly privateKeyPem: string;
+  /** The ACME account that ordered it: part of the certificate's identity. */
+  readonly accountUrl: string;
 }
 
 export interface RenewalWindow {
@@ -421,7 +423,7 @@ export function createAcmeClient(options: AcmeClientOptions): AcmeClient {
         },
         'certificate issued',
       );
-      return { certificatePem, privateKeyPem };
+      return { certificatePem, privateKeyPem, accountUrl: acmeClient.getAccountUrl() };
     });
   }
 

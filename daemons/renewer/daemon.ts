@@ -195,8 +195,9 @@ export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDe
     for (const name of command.names) {
       outcomes.push(
         await scheduler.run(byName.get(name) as CertificateSpec, {
-          force: command.force,
-          dryRun: command.dryRun,
+          force: command.force === true,
+          ignoreRateGuard: command.ignoreRateGuard === true,
+          dryRun: command.dryRun === true,
           progress,
         }),
       );

@@ -1,9 +1,13 @@
 /**
  * Keeping certificates renewed, in the shape of certmagic's obtain flow: decide whether one is
- * due; take the store's issuance lease; re-read the store inside it (another renewer may have
- * just done the work); check the rate guard and that every name reaches us; order; write the
- * new certificate and key to the store before anything else; release the lease in `finally`.
+ * due (a certificate of another directory or account is due at once); honour the stored backoff;
+ * take the store's issuance lease; re-read the store inside it (another renewer may have just
+ * done the work); check the rate guard and that every name reaches us; order; renew the lease
+ * right before finalize and before publish (the lease is the fencing token: a holder that
+ * stalled past its expiry gives up instead of issuing a second certificate); write the new
+ * certificate and key to the store before anything else; release the lease in `finally`.
  */
+import { randomBytes } from 'node:crypto';
 import { ERROR_CODES, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type {
@@ -13,15 +17,18 @@ import type {
   Lease,
   RenewerState,
 } from '../shared/store/cert-store.ts';
+import { heldBack, settingsKey } from './backoff.ts';
 import type { CertificateSpec } from './config.ts';
 import type { RenewerMetrics } from './metrics.ts';
-import { nextAllowedIssuance, recordIssuance } from './rate-guard.ts';
+import { issuanceLimit, nextAllowedIssuance, recordIssuance } from './rate-guard.ts';
 import { type Decision, decide, pickInWindow } from './renewal-window.ts';
 import { retryDelay } from './retry-policy.ts';
 
 export interface Issued {
   readonly certificatePem: string;
   readonly privateKeyPem: string;
+  /** The ACME account that ordered it. */
+  readonly accountUrl?: string;
 }
 
 export interface IssueRequest {
@@ -75,6 +82,7 @@ export interface RenewerDeps {
 
 export interface RenewerSettings {
   readonly directoryUrl: string;
+  /** This renewer's name in issuance leases; a random suffix makes it unique per process start. */
   readonly owner: string;
   readonly leaseMs: number;
   readonly profile?: string;
@@ -85,6 +93,21 @@ export type Outcome =
   | { readonly name: string; readonly result: 'not_due'; readonly due: string }
   | { readonly name: string; readonly result: 'locked' }
   | { readonly name: string; readonly result: 'dry_run'; readonly reason: string }
+  | {
+      /** Not tried: an earlier failure's backoff holds (until `retryAt`, or for good). */
+      readonly name: string;
+      readonly result: 'backoff';
+      readonly code: string;
+      readonly message: string;
+      readonly retryAt?: string;
+    }
+  | {
+      /** Not tried: the rate guard allows no further certificate before `nextAllowed`. */
+      readonly name: string;
+      readonly result: 'rate_limited';
+      readonly message: string;
+      readonly nextAllowed: string;
+    }
   | {
       readonly name: string;
       readonly result: 'failed';
@@ -100,7 +123,10 @@ export interface ProgressEvent {
 }
 
 export interface CheckOptions {
+  /** Renew even when not due, and despite a stored backoff (not despite the rate guard). */
   readonly force?: boolean;
+  /** Issue even when the rate guard would refuse. */
+  readonly ignoreRateGuard?: boolean;
   readonly dryRun?: boolean;
   readonly progress?: (event: ProgressEvent) => void;
 }
@@ -153,6 +179,9 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
   const now = deps.now ?? (() => new Date());
   const random = deps.random ?? Math.random;
   const { store, acme, metrics } = deps;
+  // Unique per process start: a restarted renewer must not mistake a lease of its previous life
+  // (which may still be finishing an order) for its own.
+  const owner = `${settings.owner}#${randomBytes(4).toString('hex')}`;
   /** Per certificate: the time picked in the current ARI window, and when to check next. */
   const ariPicks = new Map<string, { window: string; at: Date }>();
   const next = new Map<string, Date>();
@@ -175,17 +204,29 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
     }
   }
 
+  /** True when the stored certificate came from another directory or ACME account. */
+  async function issuedElsewhere(current: CurrentCertificate | undefined): Promise<boolean> {
+    const c = current?.certificate;
+    if (c === undefined) return false;
+    if (c.directoryUrl !== settings.directoryUrl) return true;
+    if (c.accountUrl === undefined) return false;
+    const account = await store.account(settings.directoryUrl);
+    return account !== undefined && account.accountUrl !== c.accountUrl;
+  }
+
   function decision(
     spec: CertificateSpec,
     current: CurrentCertificate | undefined,
     ari: Date | undefined,
     force: boolean,
+    elsewhere = false,
   ) {
     const c = current?.certificate;
     return decide({
       now: now(),
       domains: spec.domains,
       force,
+      issuedElsewhere: elsewhere,
       ...(c === undefined
         ? {}
         : {
@@ -203,7 +244,8 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
     const notAfter = new Date(current.certificate.notAfter);
     metrics.expiry.set({ name }, notAfter.getTime() / 1000);
     metrics.renewalTime.set({ name }, d.at.getTime() / 1000);
-    metrics.ready.set({ name }, notAfter.getTime() > now().getTime() && d.reason !== 'names_changed' ? 1 : 0);
+    const usable = d.reason !== 'names_changed' && d.reason !== 'issuer_changed';
+    metrics.ready.set({ name }, notAfter.getTime() > now().getTime() && usable ? 1 : 0);
   }
 
   async function saveState(name: string, state: RenewerState): Promise<void> {
@@ -239,28 +281,53 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
   async function renewLocked(
     spec: CertificateSpec,
     before: CurrentCertificate | undefined,
+    due: Decision,
+    lease: Lease,
     options: CheckOptions,
     emit: (step: string, fields?: Record<string, unknown>) => void,
   ): Promise<Outcome> {
     const { name } = spec;
     // Re-check inside the lease: another renewer may have stored a fresh certificate.
-    const current = await store.current(name);
-    if (current?.generation !== before?.generation && !options.force) {
-      const d = decision(spec, current, await ariTime(name, current), false);
-      if (!d.due) {
+    let current = before;
+    let reason = due.reason;
+    const reread = await store.current(name);
+    if (reread?.generation !== before?.generation) {
+      current = reread;
+      const d = decision(spec, current, await ariTime(name, current), false, await issuedElsewhere(current));
+      if (!d.due && !options.force) {
         next.set(name, d.at);
         emit('already_renewed', { serial: current?.certificate.serial });
         return { name, result: 'not_due', due: d.at.toISOString() };
       }
+      if (d.due) reason = d.reason;
     }
+    const elsewhere = await issuedElsewhere(current);
+    const key = settingsKey(settings.directoryUrl, spec.domains, settings.profile);
     const state = (await store.state(name)) ?? { failures: 0 };
-    const allowed = nextAllowedIssuance(state.finalizedAt ?? [], now());
-    if (allowed !== undefined) {
-      throw new RenewalError(
-        'WSFLEET_RATE_GUARD',
-        `${name} already got 2 certificates in the last 7 days; next allowed at ${allowed.toISOString()}`,
-        { retryAfterMs: allowed.getTime() - now().getTime() },
-      );
+    const c = current?.certificate;
+    const limit = issuanceLimit(
+      c === undefined || elsewhere ? undefined : Date.parse(c.notAfter) - Date.parse(c.notBefore),
+    );
+    // Finalize calls to another directory do not count: its limits are its own, and a switch from
+    // staging to production must not be refused for the certificates staging issued.
+    const counted =
+      state.finalizedWith === undefined || state.finalizedWith === settings.directoryUrl
+        ? (state.finalizedAt ?? [])
+        : [];
+    const allowed = nextAllowedIssuance(counted, now(), limit);
+    // A renewal the CA asked for (ARI) is counted but never refused: the CA knows its limits.
+    if (allowed !== undefined && reason !== 'ari' && !options.ignoreRateGuard) {
+      const message = `${name} already got ${limit} certificates in the last 7 days (the limit for its lifetime); the next is allowed at ${allowed.toISOString()}`;
+      await saveState(name, {
+        ...state,
+        settingsKey: key,
+        lastError: { code: 'WSFLEET_RATE_GUARD', message, at: now().toISOString() },
+        nextAttemptAt: allowed.toISOString(),
+      });
+      next.set(name, allowed);
+      emit('rate_guard', { nextAllowed: allowed.toISOString() });
+      log.warn({ name, limit, nextAllowed: allowed }, 'rate guard: no certificate ordered');
+      return { name, result: 'rate_limited', message, nextAllowed: allowed.toISOString() };
     }
     if (deps.selfCheck !== undefined) {
       for (const domain of spec.domains) {
@@ -275,17 +342,26 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
       emit('dry_run', { domains: spec.domains });
       return { name, result: 'dry_run', reason: 'every check passed; no order placed' };
     }
-    let finalizedAt = state.finalizedAt ?? [];
-    const replaces = current?.certificate.ariCertId;
+    let finalizedAt = counted;
+    // A certificate of another directory or account is unknown to this CA: `replaces` naming it
+    // would be refused (RFC 9773 §5), so it is ordered as a new one.
+    const replaces = elsewhere ? undefined : c?.ariCertId || undefined;
+    if (elsewhere)
+      log.info(
+        { name, from: c?.directoryUrl, to: settings.directoryUrl },
+        'the current certificate comes from another directory or account; ordering a new one',
+      );
     const issued = await acme.issue(
       {
         domains: spec.domains,
         ...(settings.profile === undefined ? {} : { profile: settings.profile }),
         ...(replaces === undefined ? {} : { replaces }),
         beforeFinalize: async () => {
+          // Fencing: still the lease holder right now, or no certificate is issued.
+          await lease.renew();
           // Recorded before the CA can issue, so the guard counts even a certificate we never store.
           finalizedAt = recordIssuance(finalizedAt, now());
-          await store.saveState(name, { ...state, finalizedAt });
+          await store.saveState(name, { ...state, finalizedAt, finalizedWith: settings.directoryUrl });
         },
       },
       (step, fields) => emit(step, fields),
@@ -302,16 +378,25 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
       issuer: info.issuer,
       issuedAt: now().toISOString(),
       directoryUrl: settings.directoryUrl,
+      ...(issued.accountUrl === undefined ? {} : { accountUrl: issued.accountUrl }),
       ariCertId: info.ariCertId,
     };
     emit('store', { serial: info.serial });
+    // Fencing again: a holder that stalled past its lease must not publish over the new holder.
+    await lease.renew();
     const stored = await publishStoreFirst(version, current?.generation);
     const at = now().toISOString();
-    await saveState(name, { lastAttemptAt: at, lastSuccessAt: at, failures: 0, finalizedAt });
+    await saveState(name, {
+      lastAttemptAt: at,
+      lastSuccessAt: at,
+      failures: 0,
+      finalizedAt,
+      finalizedWith: settings.directoryUrl,
+    });
     metrics.issued.inc({ name });
     metrics.lastSuccess.set({ name }, Date.parse(at) / 1000);
     ariPicks.delete(name);
-    const following = decision(spec, stored, undefined, false);
+    const following = decision(spec, stored, undefined, false, false);
     observe(name, stored, following);
     next.set(name, following.at);
     log.info(
@@ -350,7 +435,8 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
       ...previous,
       lastAttemptAt: at.toISOString(),
       failures,
-      lastError: { code: e.code, message: e.message, at: at.toISOString() },
+      settingsKey: settingsKey(settings.directoryUrl, spec.domains, settings.profile),
+      lastError: { code: e.code, message: e.message, at: at.toISOString(), permanent: e.permanent },
       ...(retryAt === undefined ? { nextAttemptAt: undefined } : { nextAttemptAt: retryAt.toISOString() }),
     });
     return {
@@ -375,15 +461,35 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
       try {
         emit('check');
         const current = await store.current(name);
-        const d = decision(spec, current, await ariTime(name, current), options.force === true);
+        const elsewhere = await issuedElsewhere(current);
+        const d = decision(spec, current, await ariTime(name, current), options.force === true, elsewhere);
         observe(name, current, d);
         if (!d.due) {
           next.set(name, d.at);
           emit('not_due', { due: d.at.toISOString() });
           return { name, result: 'not_due', due: d.at.toISOString() };
         }
+        if (!options.force) {
+          const key = settingsKey(settings.directoryUrl, spec.domains, settings.profile);
+          const hold = heldBack(await store.state(name), key, now());
+          if (hold !== undefined) {
+            if (hold.retryAt === undefined) next.delete(name);
+            else next.set(name, hold.retryAt);
+            emit('backoff', {
+              code: hold.code,
+              ...(hold.retryAt ? { retryAt: hold.retryAt.toISOString() } : {}),
+            });
+            return {
+              name,
+              result: 'backoff',
+              code: hold.code,
+              message: hold.message,
+              ...(hold.retryAt === undefined ? {} : { retryAt: hold.retryAt.toISOString() }),
+            };
+          }
+        }
         emit('due', { reason: d.reason });
-        lease = await store.lock(name, settings.owner, settings.leaseMs);
+        lease = await store.lock(name, owner, settings.leaseMs);
         if (lease === undefined) {
           emit('locked');
           log.info({ name }, 'another renewer holds the issuance lease');
@@ -395,7 +501,7 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
           held.renew().catch((err: unknown) => log.error({ err, name }, 'issuance lease lost'));
         }, settings.leaseMs / 3);
         keepAlive.unref();
-        return await renewLocked(spec, current, options, emit);
+        return await renewLocked(spec, current, d, held, options, emit);
       } catch (err) {
         return failed(spec, err);
       } finally {

@@ -25,6 +25,8 @@ export const certificateFields = z.object({
   issuer: z.string().min(1),
   issuedAt: iso,
   directoryUrl: z.url(),
+  /** The ACME account that ordered it (absent in versions stored before it was recorded). */
+  accountUrl: z.url().optional(),
   ariCertId: z.string().regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/),
 });
 
@@ -60,6 +62,8 @@ export const stateFields = z.object({
   settingsKey: z.string().max(200).optional(),
   /** Times of ACME finalize calls, recorded before each call (the rate guard counts them). */
   finalizedAt: z.array(iso).max(100).optional(),
+  /** The directory those calls went to: another CA's limits are its own (staging → production). */
+  finalizedWith: z.url().optional(),
 });
 
 /** The renewer's state of one certificate, exactly as stored (see `stateFields`). */

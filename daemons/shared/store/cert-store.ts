@@ -38,6 +38,8 @@ export interface CertificateVersion {
   /** ISO time it was written. */
   readonly issuedAt: string;
   readonly directoryUrl: string;
+  /** The ACME account that ordered it; absent in versions stored before it was recorded. */
+  readonly accountUrl?: string;
   /** RFC 9773 certificate identifier (base64url AKI "." base64url serial), for ARI. */
   readonly ariCertId: string;
 }
