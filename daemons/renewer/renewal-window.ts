@@ -78,7 +78,8 @@ export interface DecideInput {
   readonly force?: boolean;
 }
 
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
+/** The same names, in any order and case. */
+export function sameNames(a: readonly string[], b: readonly string[]): boolean {
   const x = [...a].map((n) => n.toLowerCase()).sort();
   const y = [...b].map((n) => n.toLowerCase()).sort();
   return x.length === y.length && x.every((n, i) => n === y[i]);

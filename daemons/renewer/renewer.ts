@@ -21,7 +21,7 @@ import { heldBack, settingsKey } from './backoff.ts';
 import type { CertificateSpec } from './config.ts';
 import type { RenewerMetrics } from './metrics.ts';
 import { issuanceLimit, nextAllowedIssuance, recordIssuance } from './rate-guard.ts';
-import { type Decision, decide, pickInWindow } from './renewal-window.ts';
+import { type Decision, decide, pickInWindow, sameNames } from './renewal-window.ts';
 import { retryDelay } from './retry-policy.ts';
 
 export interface Issued {
@@ -37,7 +37,7 @@ export interface IssueRequest {
   /** ARI certID of the certificate this one replaces (RFC 9773 §5). */
   readonly replaces?: string;
   /** Awaited right before the order is finalized (where a certificate gets issued). */
-  readonly beforeFinalize?: () => Promise<void>;
+  readonly beforeFinalize?: (order: { readonly orderUrl: string; readonly keyPem: string }) => Promise<void>;
 }
 
 export interface RenewalInfo {
@@ -53,6 +53,16 @@ export interface Acme {
     progress?: (step: string, fields?: Record<string, unknown>) => void,
   ): Promise<Issued>;
   renewalInfo(certificatePem: string): Promise<RenewalInfo | undefined>;
+  /** Completes a persisted order; undefined when it cannot be (the caller orders anew). */
+  resume?(
+    request: {
+      readonly orderUrl: string;
+      readonly keyPem: string;
+      readonly domains: readonly string[];
+      readonly beforeFinalize?: () => Promise<void>;
+    },
+    progress?: (step: string, fields?: Record<string, unknown>) => void,
+  ): Promise<Issued | undefined>;
 }
 
 export type SelfCheckResult =
@@ -304,6 +314,9 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
     const elsewhere = await issuedElsewhere(current);
     const key = settingsKey(settings.directoryUrl, spec.domains, settings.profile);
     const state = (await store.state(name)) ?? { failures: 0 };
+    // An order finalized (and counted) before a crash is completed, not placed again.
+    const resumed = options.dryRun ? undefined : await resumePending(spec, state, current, lease, emit);
+    if (resumed !== undefined) return resumed;
     const c = current?.certificate;
     const limit = issuanceLimit(
       c === undefined || elsewhere ? undefined : Date.parse(c.notAfter) - Date.parse(c.notBefore),
@@ -356,16 +369,45 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
         domains: spec.domains,
         ...(settings.profile === undefined ? {} : { profile: settings.profile }),
         ...(replaces === undefined ? {} : { replaces }),
-        beforeFinalize: async () => {
+        beforeFinalize: async ({ orderUrl, keyPem }) => {
           // Fencing: still the lease holder right now, or no certificate is issued.
           await lease.renew();
-          // Recorded before the CA can issue, so the guard counts even a certificate we never store.
+          // Recorded before the CA can issue, so the guard counts even a certificate we never
+          // store, and the order with its key, so that a crash cannot lose what it issues.
           finalizedAt = recordIssuance(finalizedAt, now());
-          await store.saveState(name, { ...state, finalizedAt, finalizedWith: settings.directoryUrl });
+          await store.saveState(name, {
+            ...state,
+            finalizedAt,
+            finalizedWith: settings.directoryUrl,
+            pending: {
+              orderUrl,
+              keyPem,
+              directoryUrl: settings.directoryUrl,
+              domains: [...spec.domains],
+              at: now().toISOString(),
+            },
+          });
         },
       },
       (step, fields) => emit(step, fields),
     );
+    return storeIssued(spec, issued, current, lease, finalizedAt, emit);
+  }
+
+  /**
+   * Stores what the CA issued (fenced by the lease), then a fresh state: no failure, no pending
+   * order. A certificate that is current already (a crash after publishing, before the state was
+   * written) is not stored twice.
+   */
+  async function storeIssued(
+    spec: CertificateSpec,
+    issued: Issued,
+    current: CurrentCertificate | undefined,
+    lease: Lease,
+    finalizedAt: readonly string[],
+    emit: (step: string, fields?: Record<string, unknown>) => void,
+  ): Promise<Outcome> {
+    const { name } = spec;
     const info = deps.inspect(issued.certificatePem, issued.privateKeyPem);
     const version: CertificateVersion = {
       name,
@@ -384,13 +426,16 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
     emit('store', { serial: info.serial });
     // Fencing again: a holder that stalled past its lease must not publish over the new holder.
     await lease.renew();
-    const stored = await publishStoreFirst(version, current?.generation);
+    const stored =
+      current !== undefined && current.certificate.serial.toLowerCase() === info.serial.toLowerCase()
+        ? current
+        : await publishStoreFirst(version, current?.generation);
     const at = now().toISOString();
     await saveState(name, {
       lastAttemptAt: at,
       lastSuccessAt: at,
       failures: 0,
-      finalizedAt,
+      finalizedAt: [...finalizedAt],
       finalizedWith: settings.directoryUrl,
     });
     metrics.issued.inc({ name });
@@ -404,6 +449,38 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
       'certificate renewed and stored',
     );
     return { name, result: 'renewed', serial: info.serial, notAfter: version.notAfter };
+  }
+
+  /**
+   * Completes the order a previous attempt persisted before finalizing (it crashed, or lost the
+   * store, before storing the certificate). Undefined when there is none to complete.
+   */
+  async function resumePending(
+    spec: CertificateSpec,
+    state: RenewerState,
+    current: CurrentCertificate | undefined,
+    lease: Lease,
+    emit: (step: string, fields?: Record<string, unknown>) => void,
+  ): Promise<Outcome | undefined> {
+    const { pending } = state;
+    if (pending === undefined || acme.resume === undefined) return undefined;
+    const { name } = spec;
+    if (pending.directoryUrl !== settings.directoryUrl || !sameNames(pending.domains, spec.domains)) {
+      log.info({ name, orderUrl: pending.orderUrl }, 'dropping a pending order of other settings');
+      return undefined;
+    }
+    log.info({ name, orderUrl: pending.orderUrl }, 'completing the order a previous attempt finalized');
+    const issued = await acme.resume(
+      {
+        orderUrl: pending.orderUrl,
+        keyPem: pending.keyPem,
+        domains: spec.domains,
+        beforeFinalize: () => lease.renew(),
+      },
+      (step, fields) => emit(step, fields),
+    );
+    if (issued === undefined) return undefined;
+    return storeIssued(spec, issued, current, lease, state.finalizedAt ?? [], emit);
   }
 
   async function failed(spec: CertificateSpec, err: unknown): Promise<Outcome> {

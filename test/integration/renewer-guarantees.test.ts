@@ -267,6 +267,50 @@ describe('renewer guarantees on Pebble', () => {
     });
   });
 
+  describe('crash safety', () => {
+    it('stores the certificate issued before a store outage once the store is back, without a second finalize', async () => {
+      const objects = createGcsStore({
+        bucket: 'certs',
+        prefix: `outage-${stores++}`,
+        storage: gcs.storage(),
+      });
+      const clock = { now: new Date() };
+      // The lease expires by the test's clock, so the retry can take it after the outage.
+      const store = createCertStore(objects, { now: () => clock.now });
+      const challenges = await challengeServer(store);
+      const spec = { name: 'outage-after.test', domains: ['outage-after.test'] };
+      const finalizes = () => proxy(production).finalizes.length;
+      const before = finalizes();
+      let issuedSerial: unknown;
+
+      const renewer = renewerOf(production, store, challenges, clock);
+      let down: Promise<void> | undefined;
+      const failed = await renewer.check(spec, {
+        progress: (event) => {
+          // The CA has issued; the store goes away before the certificate reaches it.
+          if (event.step === 'issued') {
+            issuedSerial = event.serial;
+            down = gcs.fail({ kind: 'down' });
+          }
+        },
+      });
+      await down;
+      await gcs.fail({ kind: 'none' });
+      expect(failed).toMatchObject({ result: 'failed', code: 'WSFLEET_STORE_UNAVAILABLE' });
+      expect(await store.current(spec.name)).toBeUndefined();
+      expect(finalizes() - before).toBe(1);
+
+      clock.now = new Date(clock.now.getTime() + DAY);
+      const outcome = await renewerOf(production, store, challenges, clock).check(spec);
+      expect(outcome).toMatchObject({ result: 'renewed', serial: issuedSerial });
+      expect((await store.current(spec.name))?.certificate.serial).toBe(issuedSerial);
+      expect(finalizes() - before).toBe(1);
+      const state = await store.state(spec.name);
+      expect(state?.pending).toBeUndefined();
+      expect(state?.finalizedAt).toHaveLength(1);
+    });
+  });
+
   describe('fencing', () => {
     it.each([
       ['before finalize', 'authorize', 0],

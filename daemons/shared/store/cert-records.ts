@@ -64,6 +64,21 @@ export const stateFields = z.object({
   finalizedAt: z.array(iso).max(100).optional(),
   /** The directory those calls went to: another CA's limits are its own (staging → production). */
   finalizedWith: z.url().optional(),
+  /**
+   * The order being finalized, written before the finalize call and removed once its
+   * certificate is stored: a renewer that crashed (or lost the store) in between completes this
+   * order instead of placing another. Holds a private key: `state/` is readable by the renewer
+   * only (README "Certificate store").
+   */
+  pending: z
+    .object({
+      orderUrl: z.url(),
+      keyPem: pemBlock(/-----BEGIN [A-Z ]*PRIVATE KEY-----/),
+      directoryUrl: z.url(),
+      domains: z.array(z.string().min(1)).min(1).max(100),
+      at: iso,
+    })
+    .optional(),
 });
 
 /** The renewer's state of one certificate, exactly as stored (see `stateFields`). */
