@@ -20,6 +20,7 @@ import type {
 import { heldBack, settingsKey } from './backoff.ts';
 import type { CertificateSpec } from './config.ts';
 import type { RenewerMetrics } from './metrics.ts';
+import { type Track, track } from './on-track.ts';
 import { issuanceLimit, nextAllowedIssuance, recordIssuance } from './rate-guard.ts';
 import { type Decision, decide, pickInWindow, sameNames } from './renewal-window.ts';
 import { retryDelay } from './retry-policy.ts';
@@ -182,6 +183,8 @@ export interface Renewer {
   check(spec: CertificateSpec, options?: CheckOptions): Promise<Outcome>;
   /** When `check` should next run for this certificate (due time or retry time). */
   nextCheck(name: string): Date | undefined;
+  /** Whether each checked certificate is on track, as of its last check (on-track.ts). */
+  tracks(): ReadonlyMap<string, Track>;
 }
 
 export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Renewer {
@@ -195,6 +198,26 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
   /** Per certificate: the time picked in the current ARI window, and when to check next. */
   const ariPicks = new Map<string, { window: string; at: Date }>();
   const next = new Map<string, Date>();
+  const tracks = new Map<string, Track>();
+
+  /** Re-reads the store after a check: what an operator (and an alert) sees. */
+  async function updateTrack(spec: CertificateSpec): Promise<void> {
+    let t: Track;
+    try {
+      const [current, state] = await Promise.all([store.current(spec.name), store.state(spec.name)]);
+      t = track({
+        now: now(),
+        ...(current === undefined ? {} : { certificate: current.certificate }),
+        ...(state === undefined ? {} : { state }),
+        domains: spec.domains,
+        directoryUrl: settings.directoryUrl,
+      });
+    } catch (err) {
+      t = { onTrack: false, reason: `the store could not be read: ${(err as Error).message}` };
+    }
+    tracks.set(spec.name, t);
+    metrics.onTrack.set({ name: spec.name }, t.onTrack ? 1 : 0);
+  }
 
   async function ariTime(name: string, current: CurrentCertificate | undefined): Promise<Date | undefined> {
     if (current === undefined) return undefined;
@@ -527,66 +550,71 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
 
   return {
     nextCheck: (name) => next.get(name),
+    tracks: () => tracks,
     async check(spec, options = {}) {
-      const { name } = spec;
-      const emit = (step: string, fields: Record<string, unknown> = {}) => {
-        log.debug({ name, step, ...fields }, 'renewal step');
-        options.progress?.({ name, step, ...fields });
-      };
-      let lease: Lease | undefined;
-      let keepAlive: NodeJS.Timeout | undefined;
-      try {
-        emit('check');
-        const current = await store.current(name);
-        const elsewhere = await issuedElsewhere(current);
-        const d = decision(spec, current, await ariTime(name, current), options.force === true, elsewhere);
-        observe(name, current, d);
-        if (!d.due) {
-          next.set(name, d.at);
-          emit('not_due', { due: d.at.toISOString() });
-          return { name, result: 'not_due', due: d.at.toISOString() };
-        }
-        if (!options.force) {
-          const key = settingsKey(settings.directoryUrl, spec.domains, settings.profile);
-          const hold = heldBack(await store.state(name), key, now());
-          if (hold !== undefined) {
-            if (hold.retryAt === undefined) next.delete(name);
-            else next.set(name, hold.retryAt);
-            emit('backoff', {
-              code: hold.code,
-              ...(hold.retryAt ? { retryAt: hold.retryAt.toISOString() } : {}),
-            });
-            return {
-              name,
-              result: 'backoff',
-              code: hold.code,
-              message: hold.message,
-              ...(hold.retryAt === undefined ? {} : { retryAt: hold.retryAt.toISOString() }),
-            };
-          }
-        }
-        emit('due', { reason: d.reason });
-        lease = await store.lock(name, owner, settings.leaseMs);
-        if (lease === undefined) {
-          emit('locked');
-          log.info({ name }, 'another renewer holds the issuance lease');
-          next.set(name, new Date(now().getTime() + settings.leaseMs));
-          return { name, result: 'locked' };
-        }
-        const held = lease;
-        keepAlive = setInterval(() => {
-          held.renew().catch((err: unknown) => log.error({ err, name }, 'issuance lease lost'));
-        }, settings.leaseMs / 3);
-        keepAlive.unref();
-        return await renewLocked(spec, current, d, held, options, emit);
-      } catch (err) {
-        return failed(spec, err);
-      } finally {
-        clearInterval(keepAlive);
-        await lease
-          ?.release()
-          .catch((err: unknown) => log.warn({ err, name }, 'could not release the lease'));
-      }
+      const outcome = await checkOnce(spec, options);
+      await updateTrack(spec);
+      return outcome;
     },
   };
+
+  async function checkOnce(spec: CertificateSpec, options: CheckOptions): Promise<Outcome> {
+    const { name } = spec;
+    const emit = (step: string, fields: Record<string, unknown> = {}) => {
+      log.debug({ name, step, ...fields }, 'renewal step');
+      options.progress?.({ name, step, ...fields });
+    };
+    let lease: Lease | undefined;
+    let keepAlive: NodeJS.Timeout | undefined;
+    try {
+      emit('check');
+      const current = await store.current(name);
+      const elsewhere = await issuedElsewhere(current);
+      const d = decision(spec, current, await ariTime(name, current), options.force === true, elsewhere);
+      observe(name, current, d);
+      if (!d.due) {
+        next.set(name, d.at);
+        emit('not_due', { due: d.at.toISOString() });
+        return { name, result: 'not_due', due: d.at.toISOString() };
+      }
+      if (!options.force) {
+        const key = settingsKey(settings.directoryUrl, spec.domains, settings.profile);
+        const hold = heldBack(await store.state(name), key, now());
+        if (hold !== undefined) {
+          if (hold.retryAt === undefined) next.delete(name);
+          else next.set(name, hold.retryAt);
+          emit('backoff', {
+            code: hold.code,
+            ...(hold.retryAt ? { retryAt: hold.retryAt.toISOString() } : {}),
+          });
+          return {
+            name,
+            result: 'backoff',
+            code: hold.code,
+            message: hold.message,
+            ...(hold.retryAt === undefined ? {} : { retryAt: hold.retryAt.toISOString() }),
+          };
+        }
+      }
+      emit('due', { reason: d.reason });
+      lease = await store.lock(name, owner, settings.leaseMs);
+      if (lease === undefined) {
+        emit('locked');
+        log.info({ name }, 'another renewer holds the issuance lease');
+        next.set(name, new Date(now().getTime() + settings.leaseMs));
+        return { name, result: 'locked' };
+      }
+      const held = lease;
+      keepAlive = setInterval(() => {
+        held.renew().catch((err: unknown) => log.error({ err, name }, 'issuance lease lost'));
+      }, settings.leaseMs / 3);
+      keepAlive.unref();
+      return await renewLocked(spec, current, d, held, options, emit);
+    } catch (err) {
+      return failed(spec, err);
+    } finally {
+      clearInterval(keepAlive);
+      await lease?.release().catch((err: unknown) => log.warn({ err, name }, 'could not release the lease'));
+    }
+  }
 }

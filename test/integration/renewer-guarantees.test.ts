@@ -220,6 +220,10 @@ describe('renewer guarantees on Pebble', () => {
       const held = await renewerOf(production, store, challenges, clock).check(spec);
       expect(held).toMatchObject({ result: 'backoff', code: failed.result === 'failed' ? failed.code : '' });
       expect(held.result === 'backoff' && held.retryAt).toBeUndefined();
+      expect(renewer.tracks().get(spec.name)).toMatchObject({
+        onTrack: false,
+        reason: expect.stringMatching(/^no certificate stored yet; last attempt failed/),
+      });
       expect(orders() - before).toBe(1);
 
       // Other names are other settings: tried at once.
@@ -258,6 +262,7 @@ describe('renewer guarantees on Pebble', () => {
       );
       expect(intermediate.verify(root.publicKey)).toBe(true);
 
+      expect(renewer.tracks().get(spec.name)).toMatchObject({ onTrack: true });
       // The certificates staging issued do not count against production's guard.
       expect((await store.state(spec.name))?.finalizedAt).toHaveLength(1);
       // From now on it is production's own certificate: not due, and a forced renewal replaces it.
