@@ -148,6 +148,23 @@ interface CallContext {
 }
 
 const calls = new AsyncLocalStorage<CallContext>();
+
+/**
+ * RFC 8555 §6.5: a badNonce comes with a fresh nonce, and the client retries with it. acme-client
+ * does so at most 5 times per request; a loaded CA that rejects most nonces (Pebble's
+ * PEBBLE_WFE_NONCEREJECT, or a CA behind a load balancer that lost its nonce store) exhausts that
+ * in a fair share of issuances, account creation included. 40 keeps the chance that one request
+ * of an issuance fails even at a 75 % rejection rate below 1e-4.
+ */
+const BAD_NONCE_RETRIES = 40;
+
+function withNonceRetries(client: acme.Client): acme.Client {
+  // acme-client keeps the limit on its HttpClient (`http.maxBadNonceRetries`, 5); no option sets it.
+  const http = (client as unknown as { http?: { maxBadNonceRetries?: unknown } }).http;
+  if (http !== undefined && typeof http.maxBadNonceRetries === 'number')
+    http.maxBadNonceRetries = BAD_NONCE_RETRIES;
+  return client;
+}
 let installed = false;
 
 /** Hooks acme-client's shared axios instance; requests outside a call context are untouched. */
@@ -247,13 +264,15 @@ export function createAcmeClient(options: AcmeClientOptions): AcmeClient {
   }
 
   function clientFor(account: AcmeAccount): acme.Client {
-    return new acme.Client({
-      directoryUrl,
-      accountKey: account.accountKeyPem,
-      accountUrl: account.accountUrl,
-      ...(eab === undefined ? {} : { externalAccountBinding: eab }),
-      ...backoff,
-    });
+    return withNonceRetries(
+      new acme.Client({
+        directoryUrl,
+        accountKey: account.accountKeyPem,
+        accountUrl: account.accountUrl,
+        ...(eab === undefined ? {} : { externalAccountBinding: eab }),
+        ...backoff,
+      }),
+    );
   }
 
   async function loadOrCreateAccount(): Promise<acme.Client> {
@@ -268,12 +287,14 @@ export function createAcmeClient(options: AcmeClientOptions): AcmeClient {
       return clientFor(stored);
     }
     const accountKey = await acme.crypto.createPrivateEcdsaKey('P-256');
-    const fresh = new acme.Client({
-      directoryUrl,
-      accountKey,
-      ...(eab === undefined ? {} : { externalAccountBinding: eab }),
-      ...backoff,
-    });
+    const fresh = withNonceRetries(
+      new acme.Client({
+        directoryUrl,
+        accountKey,
+        ...(eab === undefined ? {} : { externalAccountBinding: eab }),
+        ...backoff,
+      }),
+    );
     // Creating an account means agreeing to the CA's terms; the operator chose the CA.
     await fresh.createAccount({
       termsOfServiceAgreed: true,
