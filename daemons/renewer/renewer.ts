@@ -175,6 +175,12 @@ function asRenewalError(err: unknown): RenewalError {
   );
 }
 
+/**
+ * Versions kept per certificate: the current one and a few before it (to roll back by hand);
+ * older ones, each with its private key, are deleted after every new certificate.
+ */
+export const VERSIONS_KEPT = 5;
+
 const STORE_WRITE_ATTEMPTS = 4;
 const STORE_WRITE_BACKOFF_MS = [1_000, 5_000, 15_000];
 
@@ -461,6 +467,12 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
       finalizedAt: [...finalizedAt],
       finalizedWith: settings.directoryUrl,
     });
+    await store
+      .pruneVersions(name, VERSIONS_KEPT)
+      .then((deleted) => {
+        if (deleted.length > 0) log.info({ name, deleted: deleted.length }, 'old versions pruned');
+      })
+      .catch((err: unknown) => log.warn({ err, name }, 'could not prune old versions'));
     metrics.issued.inc({ name });
     metrics.lastSuccess.set({ name }, Date.parse(at) / 1000);
     ariPicks.delete(name);

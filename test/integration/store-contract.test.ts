@@ -353,6 +353,29 @@ describe.each([fileBackend(), gcsBackend()])('$name store', (backend) => {
       expect(await certs.versionsSince('never.example', '2000-01-01T00:00:00.000Z')).toEqual([]);
     });
 
+    it('prunes all but the newest versions, never the current one', async () => {
+      const { certs } = open();
+      let generation: string | undefined;
+      for (const [i, day] of ['01', '02', '03', '04', '05'].entries()) {
+        generation = (
+          await certs.publish(
+            certificate('example.com', `0${i + 1}`, `2030-01-${day}T00:00:00.000Z`),
+            generation,
+          )
+        ).generation;
+      }
+      // A newer version that lost its swing: the current one is 05, not the newest.
+      await expect(
+        certs.publish(certificate('example.com', '06', '2030-01-06T00:00:00.000Z'), '1'),
+      ).rejects.toMatchObject(precondition);
+      const deleted = await certs.pruneVersions('example.com', 1);
+      expect(deleted).toHaveLength(4);
+      const left = await certs.versionsSince('example.com', '2000-01-01T00:00:00.000Z');
+      expect(left.map((v) => v.serial)).toEqual(['05', '06']);
+      expect((await certs.current('example.com'))?.certificate.serial).toBe('05');
+      expect(await certs.pruneVersions('example.com', 3)).toEqual([]);
+    });
+
     it('names exactly the certificates that have a current pointer', async () => {
       const { certs, objects } = open();
       expect(await certs.names()).toEqual([]);

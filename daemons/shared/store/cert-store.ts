@@ -89,6 +89,11 @@ export interface CertStore {
     name: string,
     since: string,
   ): Promise<readonly { version: string; issuedAt: string; serial: string }[]>;
+  /**
+   * Deletes the versions of `name` beyond the newest `keep` (by issue time), never the current
+   * one: old private keys do not pile up in the bucket. Returns the deleted version keys.
+   */
+  pruneVersions(name: string, keep: number): Promise<readonly string[]>;
   /** Names with a `current` pointer. */
   names(): Promise<readonly string[]>;
   account(directoryUrl: string): Promise<AcmeAccount | undefined>;
