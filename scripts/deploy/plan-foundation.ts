@@ -148,10 +148,13 @@ export function appReadCondition(bucket: string): BindingCondition {
   };
 }
 
-function conditionFlag(condition: BindingCondition | undefined): string[] {
-  return condition === undefined
-    ? []
-    : [`--condition=expression=${condition.expression},title=${condition.title}`];
+/**
+ * gcloud refuses, in non-interactive mode, to add or remove a binding without a condition on a
+ * policy that holds conditional bindings unless told `--condition=None`.
+ */
+function conditionFlag(condition: BindingCondition | undefined, policyHasConditions: boolean): string[] {
+  if (condition === undefined) return policyHasConditions ? ['--condition=None'] : [];
+  return [`--condition=expression=${condition.expression},title=${condition.title}`];
 }
 
 /**
@@ -182,6 +185,9 @@ export function bucketBindingStep(
           : undefined;
       };
       const target = `gs://${bucket}`;
+      // After an add of ours the policy holds a condition too.
+      const hasConditions =
+        bindings.some((b) => conditionOf(b) !== undefined) || (mode === 'add' && condition !== undefined);
       const remove = (b: Json) => [
         'storage',
         'buckets',
@@ -189,7 +195,7 @@ export function bucketBindingStep(
         target,
         `--member=${member}`,
         `--role=${role}`,
-        ...conditionFlag(conditionOf(b)),
+        ...conditionFlag(conditionOf(b), hasConditions),
       ];
       if (mode === 'remove') return ours.map(remove);
       const wanted = (b: Json) =>
@@ -203,7 +209,10 @@ export function bucketBindingStep(
           target,
           `--member=${member}`,
           `--role=${role}`,
-          ...conditionFlag(condition),
+          ...conditionFlag(
+            condition,
+            bindings.some((b) => conditionOf(b) !== undefined),
+          ),
         ]);
       return commands;
     },

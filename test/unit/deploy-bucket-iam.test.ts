@@ -23,7 +23,7 @@ describe('the app VMs’ access to the certificate bucket', () => {
   it('replaces the whole-bucket binding an older deploy made', () => {
     expect(plan('add', [{ role: 'roles/storage.objectViewer', members: [APP] }])).toEqual([
       `storage buckets add-iam-policy-binding gs://${BUCKET} --member=${APP} --role=roles/storage.objectViewer ${conditionFlag}`,
-      `storage buckets remove-iam-policy-binding gs://${BUCKET} --member=${APP} --role=roles/storage.objectViewer`,
+      `storage buckets remove-iam-policy-binding gs://${BUCKET} --member=${APP} --role=roles/storage.objectViewer --condition=None`,
     ]);
   });
 
@@ -36,5 +36,26 @@ describe('the app VMs’ access to the certificate bucket', () => {
       `storage buckets remove-iam-policy-binding gs://${BUCKET} --member=${APP} --role=roles/storage.objectViewer ${conditionFlag}`,
     ]);
     expect(plan('remove', [])).toEqual([]);
+  });
+
+  it('adds and removes a binding without condition with --condition=None once the policy holds conditions', () => {
+    const RENEWER = 'serviceAccount:wsfleet-renewer@proj.iam.gserviceaccount.com';
+    const conditional = { role: 'roles/storage.objectViewer', members: [APP], condition };
+    const renewer = (mode: 'add' | 'remove', bindings: unknown[]) =>
+      bucketBindingStep(BUCKET, RENEWER, BUCKET_ROLES.renewer, mode)
+        .plan({ bindings })
+        .map((args) => args.join(' '));
+    expect(
+      renewer('remove', [{ role: 'roles/storage.objectAdmin', members: [RENEWER] }, conditional]),
+    ).toEqual([
+      `storage buckets remove-iam-policy-binding gs://${BUCKET} --member=${RENEWER} --role=roles/storage.objectAdmin --condition=None`,
+    ]);
+    expect(renewer('add', [conditional])).toEqual([
+      `storage buckets add-iam-policy-binding gs://${BUCKET} --member=${RENEWER} --role=roles/storage.objectAdmin --condition=None`,
+    ]);
+    // Without conditions in the policy, gcloud needs no such flag.
+    expect(renewer('remove', [{ role: 'roles/storage.objectAdmin', members: [RENEWER] }])).toEqual([
+      `storage buckets remove-iam-policy-binding gs://${BUCKET} --member=${RENEWER} --role=roles/storage.objectAdmin`,
+    ]);
   });
 });
