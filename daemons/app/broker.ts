@@ -18,6 +18,9 @@
  *   `{"op":"message","channel":C,"data":D,"offset":O}`, encoded once where it is published.
  */
 
+/** How long a publish's idempotency key is remembered (README "Protocol"). */
+export const IDEMPOTENCY_WINDOW_MS = 120_000;
+
 export interface Position {
   readonly epoch: string;
   /** The offset of the newest publication in the channel; 0 when there is none. */
@@ -55,7 +58,11 @@ export interface BrokerListener {
 export interface Broker {
   /** Connects; resolves when the broker can publish and subscribe. */
   start(listener: BrokerListener): Promise<void>;
-  publish(channel: string, data: string): Promise<Position>;
+  /**
+   * With an idempotency key, a publish repeated on the same channel with the same key within
+   * IDEMPOTENCY_WINDOW_MS returns the first one's position and publishes nothing.
+   */
+  publish(channel: string, data: string, idempotencyKey?: string): Promise<Position>;
   /** Resolves once live publications of `channel` flow to the listener; returns the position then. */
   subscribe(channel: string): Promise<Position>;
   unsubscribe(channel: string): Promise<void>;

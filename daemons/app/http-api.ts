@@ -1,6 +1,7 @@
 /**
- * HTTP on the app's port: GET /healthz (the load balancer's health check), GET /metrics,
- * POST /api/publish for backends, GET / the demo page.
+ * HTTP on the app's port: GET /livez (the process serves: what autohealing checks), GET /readyz
+ * (the node can publish and deliver: what the load balancer checks; /healthz is its alias),
+ * GET /metrics, POST /api/publish for backends, GET / the demo page.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,15 +10,17 @@ import type { Logger } from '../shared/logger.ts';
 import type { Position } from './broker.ts';
 import type { AppConfig } from './config.ts';
 import { demoPage } from './demo-page.ts';
+import type { Health } from './health.ts';
+import { exceedsDepth, MAX_DATA_DEPTH } from './json-depth.ts';
 import type { AppMetrics } from './metrics.ts';
-import { isValidChannel } from './protocol.ts';
+import { isIdempotencyKey, isValidChannel } from './protocol.ts';
 
 export interface HttpContext {
   readonly config: AppConfig;
   readonly metrics: AppMetrics;
   readonly log: Logger;
-  readonly health: () => { healthy: boolean; reason: string };
-  readonly publish: (channel: string, data: string) => Promise<Position>;
+  readonly health: () => Health;
+  readonly publish: (channel: string, data: string, idempotencyKey?: string) => Promise<Position>;
 }
 
 function apiError(res: ServerResponse, status: number, code: string, message: string): void {
@@ -55,7 +58,11 @@ async function publishApi(req: IncomingMessage, res: ServerResponse, ctx: HttpCo
     apiError(res, 400, 'bad_request', 'body must be a JSON object {"channel": "...", "data": ...}');
     return;
   }
-  const { channel, data } = body as { channel?: unknown; data?: unknown };
+  const { channel, data, idempotencyKey } = body as {
+    channel?: unknown;
+    data?: unknown;
+    idempotencyKey?: unknown;
+  };
   if (!isValidChannel(channel)) {
     apiError(res, 400, 'bad_channel', '"channel" must be 1–200 characters of [A-Za-z0-9_.:@/=-]');
     return;
@@ -64,8 +71,16 @@ async function publishApi(req: IncomingMessage, res: ServerResponse, ctx: HttpCo
     apiError(res, 400, 'bad_request', '"data" is required');
     return;
   }
+  if (idempotencyKey !== undefined && !isIdempotencyKey(idempotencyKey)) {
+    apiError(res, 400, 'bad_request', '"idempotencyKey" must be a string of 1 to 64 characters');
+    return;
+  }
+  if (exceedsDepth(data, MAX_DATA_DEPTH)) {
+    apiError(res, 400, 'data_too_deep', `"data" may nest at most ${MAX_DATA_DEPTH} levels deep`);
+    return;
+  }
   try {
-    const position = await ctx.publish(channel, JSON.stringify(data));
+    const position = await ctx.publish(channel, JSON.stringify(data), idempotencyKey);
     ctx.metrics.published.inc({ source: 'api' });
     sendJson(res, 200, { channel, offset: position.offset, epoch: position.epoch });
   } catch (err) {
@@ -85,10 +100,19 @@ export function handleHttp(req: IncomingMessage, res: ServerResponse, ctx: HttpC
     else res.destroy();
   };
   switch (route) {
+    case 'GET /livez':
+    case 'HEAD /livez':
+      // Answering at all is the whole check: a node that waits for Redis or drains is alive,
+      // and replacing it would not help.
+      sendJson(res, 200, { status: 'live' });
+      return;
+    case 'GET /readyz':
+    case 'HEAD /readyz':
     case 'GET /healthz':
     case 'HEAD /healthz': {
-      const { healthy, reason } = ctx.health();
-      sendText(res, healthy ? 200 : 503, `${reason}\n`);
+      const { ready, reasons } = ctx.health();
+      if (ready) sendJson(res, 200, { status: 'ready' });
+      else sendJson(res, 503, { status: 'unready', reasons });
       return;
     }
     case 'GET /metrics':
@@ -113,7 +137,7 @@ export function handleHttp(req: IncomingMessage, res: ServerResponse, ctx: HttpC
       return;
     }
     default:
-      if (path === '/api/publish' || path === '/healthz' || path === '/metrics') {
+      if (['/api/publish', '/healthz', '/livez', '/readyz', '/metrics'].includes(path ?? '')) {
         sendText(res, 405, 'method not allowed\n');
         return;
       }

@@ -19,6 +19,8 @@ interface Subscriber {
   pos: number;
   /** Publications that arrived while the subscription was being set up; null once live. */
   pending: Publication[] | null;
+  /** A reset that happened while the subscription was being set up: it goes live from there. */
+  resetDuring?: { readonly position: Position; readonly reason: 'too_old' | 'epoch_changed' };
 }
 
 interface ChannelState {
@@ -70,7 +72,15 @@ export class Hub implements BrokerListener {
     const sessions = this.dirty;
     this.dirty = [];
     for (const session of sessions) {
-      const queued = session.flush();
+      let queued: number;
+      try {
+        queued = session.flush();
+      } catch (err) {
+        // One socket that fails to take a write must not keep the rest of the tick from theirs.
+        this.opts.log.error({ err, session: session.id }, 'flush failed; closing the connection');
+        session.ws.terminate();
+        continue;
+      }
       if (queued > this.opts.maxSendBufferBytes) this.opts.onSlowConsumer(session, queued);
     }
   };
@@ -110,7 +120,14 @@ export class Hub implements BrokerListener {
     state.epoch = position.epoch;
     state.offset = position.offset;
     for (const sub of state.subscribers.values()) {
-      if (sub.pending !== null) continue;
+      if (sub.pending !== null) {
+        // Its history read (or subscribe) may answer from before the loss: whatever it returns,
+        // the client is told it missed publications and goes live from the reset, with the
+        // publications that came after it. Held publications of the old epoch are void.
+        sub.pending = [];
+        sub.resetDuring = { position, reason };
+        continue;
+      }
       sub.pos = position.offset;
       sub.session.reply({
         op: 'subscribed',
@@ -183,6 +200,7 @@ export class Hub implements BrokerListener {
       return;
     }
     if (state.subscribers.get(session) !== sub) return;
+    if (this.liveAfterReset(state, sub, channel, withId)) return;
     if (req.since === undefined) {
       this.goLive(state, sub, channel, state.offset, { epoch: state.epoch, recovered: true, ...withId });
       return;
@@ -203,6 +221,7 @@ export class Hub implements BrokerListener {
       return;
     }
     if (state.subscribers.get(session) !== sub) return;
+    if (this.liveAfterReset(state, sub, channel, withId)) return;
     if (!history.recovered) {
       this.opts.metrics.recoveries.inc({ result: history.reason });
       this.goLive(state, sub, channel, state.offset, {
@@ -223,8 +242,65 @@ export class Hub implements BrokerListener {
       ...withId,
     });
     sub.pos = req.since;
-    for (const publication of history.publications) this.deliverTo(sub, publication);
+    await this.replay(sub, history.publications);
+    if (state.subscribers.get(session) !== sub) return;
     this.release(sub);
+  }
+
+  /**
+   * Hands the replay to the socket a page at a time, each once the socket has taken the one
+   * before, so a replay larger than the send buffer never counts as a slow consumer. Live
+   * publications wait in `pending` meanwhile and follow the replay.
+   */
+  private async replay(sub: Subscriber, publications: readonly Publication[]): Promise<void> {
+    const pageBytes = Math.max(1, Math.floor(this.opts.maxSendBufferBytes / 4));
+    let i = 0;
+    while (i < publications.length) {
+      let bytes = 0;
+      while (i < publications.length && bytes < pageBytes) {
+        const publication = publications[i++] as Publication;
+        bytes += publication.payload.length;
+        this.deliverTo(sub, publication);
+      }
+      if (i < publications.length && !(await this.drained(sub.session, pageBytes))) return;
+    }
+  }
+
+  /** Resolves true once the session's queue is flushed and its socket holds at most `bytes`; false if it closed. */
+  private async drained(session: Session, bytes: number): Promise<boolean> {
+    await new Promise((resolve) => setImmediate(resolve)); // the flush of this tick runs first
+    const socket = session.socket;
+    while (session.open && socket.writableLength > bytes) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          socket.off('drain', done);
+          socket.off('close', done);
+          resolve();
+        };
+        socket.on('drain', done);
+        socket.on('close', done);
+      });
+    }
+    return session.open;
+  }
+
+  /** When the channel was reset during set-up, goes live from the reset and says so. */
+  private liveAfterReset(
+    state: ChannelState,
+    sub: Subscriber,
+    channel: string,
+    withId: Record<string, unknown>,
+  ): boolean {
+    const reset = sub.resetDuring;
+    if (reset === undefined) return false;
+    sub.resetDuring = undefined;
+    this.opts.metrics.recoveries.inc({ result: reset.reason });
+    this.goLive(state, sub, channel, reset.position.offset, {
+      recovered: false,
+      reason: reset.reason,
+      ...withId,
+    });
+    return true;
   }
 
   /** Tells the client where it starts and lets it take live publications from there on. */
@@ -298,7 +374,7 @@ export class Hub implements BrokerListener {
     });
   }
 
-  publish(channel: string, data: string): Promise<Position> {
-    return this.opts.broker.publish(channel, data);
+  publish(channel: string, data: string, idempotencyKey?: string): Promise<Position> {
+    return this.opts.broker.publish(channel, data, idempotencyKey);
   }
 }

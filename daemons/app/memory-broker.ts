@@ -1,6 +1,10 @@
 /**
- * The broker of a node that runs alone (no --redis-url): history in memory, bounded by count and
- * age. A restart loses the history, so every start picks a new epoch.
+ * The broker of a node that runs alone (no --redis-url): history in memory, bounded like Redis
+ * bounds it. Per channel, the publications live `historyTtlMs` after the last one (at most
+ * `historySize` of them); the epoch and the offset counter live EPOCH_RETENTION_TTLS times as
+ * long, then the channel is forgotten. Each channel has its own epoch, so a forgotten channel
+ * restarts its offsets in a new epoch and no client can mistake them for the old ones. A restart
+ * loses everything, and every channel gets a new epoch.
  */
 import { randomBytes } from 'node:crypto';
 import { WsfleetError } from '../shared/errors.ts';
@@ -9,6 +13,7 @@ import {
   type BrokerListener,
   encodeMessage,
   type HistoryResult,
+  IDEMPOTENCY_WINDOW_MS,
   type Position,
   type Publication,
 } from './broker.ts';
@@ -20,34 +25,66 @@ export interface HistoryLimits {
   readonly historyTtlMs: number;
 }
 
-interface Entry {
-  readonly publication: Publication;
-  readonly at: number;
+/**
+ * How many history TTLs a channel's epoch and offset counter outlive its last publication. An
+ * idle channel whose history expired keeps numbering where it stopped (clients resuming from an
+ * old offset are told `too_old`, not `epoch_changed`); only a channel idle this long starts over.
+ */
+export const EPOCH_RETENTION_TTLS = 24;
+
+/** How long a channel's epoch and counter live after its last publication. */
+export function epochRetentionMs(limits: HistoryLimits): number {
+  return limits.historyTtlMs * EPOCH_RETENTION_TTLS;
 }
 
 interface ChannelLog {
+  readonly epoch: string;
   offset: number;
-  entries: Entry[];
+  publications: Publication[];
   lastAt: number;
+  /** Idempotency keys of the last IDEMPOTENCY_WINDOW_MS, oldest first. */
+  keys: Map<string, { readonly position: Position; readonly at: number }>;
+}
+
+export interface MemoryBroker extends Broker {
+  /** Channels whose epoch and counter are held (what memory grows with). */
+  readonly channelCount: number;
 }
 
 export function newEpoch(): string {
   return randomBytes(6).toString('base64url');
 }
 
-export function createMemoryBroker(limits: HistoryLimits, now: () => number = Date.now): Broker {
-  const epoch = newEpoch();
+export function createMemoryBroker(limits: HistoryLimits, now: () => number = Date.now): MemoryBroker {
+  // Ordered by last publication (a publication moves its channel to the end), so the channels to
+  // forget are always at the front: each call forgets what expired without scanning the rest.
   const logs = new Map<string, ChannelLog>();
   const subscribed = new Set<string>();
+  const retentionMs = epochRetentionMs(limits);
   let listener: BrokerListener | undefined;
   let closed = false;
 
-  function log(channel: string): ChannelLog | undefined {
-    const entry = logs.get(channel);
-    if (entry !== undefined && now() - entry.lastAt > limits.historyTtlMs) {
-      // Expired like a Redis key with a TTL: offsets restart, so the epoch of this channel must
-      // differ. One broker-wide epoch cannot, so expiry keeps the counter and drops the entries.
-      entry.entries = [];
+  function forgetExpired(at: number): void {
+    for (const [channel, entry] of logs) {
+      if (at - entry.lastAt <= retentionMs) return;
+      logs.delete(channel);
+    }
+  }
+
+  /** The channel's log, created (as Redis creates the epoch on a position read) when missing. */
+  function log(channel: string): ChannelLog {
+    const at = now();
+    forgetExpired(at);
+    let entry = logs.get(channel);
+    if (entry === undefined) {
+      entry = { epoch: newEpoch(), offset: 0, publications: [], lastAt: at, keys: new Map() };
+      logs.set(channel, entry);
+      // A subscribed channel forgotten while idle starts over in a new epoch: say so, as the
+      // Redis broker does when it finds another epoch.
+      if (subscribed.has(channel)) listener?.reset(channel, { epoch: entry.epoch, offset: 0 });
+    } else if (at - entry.lastAt > limits.historyTtlMs) {
+      // Expired like the Redis stream: the publications go, the epoch and counter stay.
+      entry.publications = [];
     }
     return entry;
   }
@@ -57,30 +94,41 @@ export function createMemoryBroker(limits: HistoryLimits, now: () => number = Da
   }
 
   return {
+    get channelCount() {
+      return logs.size;
+    },
     async start(l) {
       listener = l;
       l.health?.(true);
     },
-    async publish(channel, data) {
+    async publish(channel, data, idempotencyKey) {
       ensureOpen();
-      let entry = log(channel);
-      if (entry === undefined) {
-        entry = { offset: 0, entries: [], lastAt: now() };
-        logs.set(channel, entry);
+      const entry = log(channel);
+      const at = now();
+      for (const [key, seen] of entry.keys) {
+        if (at - seen.at <= IDEMPOTENCY_WINDOW_MS) break;
+        entry.keys.delete(key);
       }
+      const seen = idempotencyKey === undefined ? undefined : entry.keys.get(idempotencyKey);
+      if (seen !== undefined) return seen.position;
       const offset = ++entry.offset;
       const publication: Publication = { channel, offset, payload: encodeMessage(channel, data, offset) };
       entry.lastAt = now();
-      entry.entries.push({ publication, at: entry.lastAt });
-      if (entry.entries.length > limits.historySize)
-        entry.entries.splice(0, entry.entries.length - limits.historySize);
+      logs.delete(channel);
+      logs.set(channel, entry);
+      entry.publications.push(publication);
+      if (entry.publications.length > limits.historySize)
+        entry.publications.splice(0, entry.publications.length - limits.historySize);
+      const position = { epoch: entry.epoch, offset };
+      if (idempotencyKey !== undefined) entry.keys.set(idempotencyKey, { position, at });
       if (subscribed.has(channel)) listener?.publication(channel, publication);
-      return { epoch, offset };
+      return position;
     },
     async subscribe(channel) {
       ensureOpen();
+      const entry = log(channel);
       subscribed.add(channel);
-      return { epoch, offset: log(channel)?.offset ?? 0 };
+      return { epoch: entry.epoch, offset: entry.offset };
     },
     async unsubscribe(channel) {
       subscribed.delete(channel);
@@ -88,18 +136,14 @@ export function createMemoryBroker(limits: HistoryLimits, now: () => number = Da
     async history(channel, since, wanted): Promise<HistoryResult> {
       ensureOpen();
       const entry = log(channel);
-      const position: Position = { epoch, offset: entry?.offset ?? 0 };
-      if (wanted !== undefined && wanted !== epoch)
+      const position: Position = { epoch: entry.epoch, offset: entry.offset };
+      if (wanted !== undefined && wanted !== entry.epoch)
         return { recovered: false, reason: 'epoch_changed', position };
-      const entries = entry?.entries ?? [];
-      const first = entries[0]?.publication.offset ?? position.offset + 1;
+      const publications = entry.publications;
+      const first = publications[0]?.offset ?? position.offset + 1;
       if (since > position.offset) return { recovered: false, reason: 'epoch_changed', position };
       if (since + 1 < first) return { recovered: false, reason: 'too_old', position };
-      return {
-        recovered: true,
-        position,
-        publications: entries.slice(since + 1 - first).map((e) => e.publication),
-      };
+      return { recovered: true, position, publications: publications.slice(since + 1 - first) };
     },
     healthy() {
       return !closed;

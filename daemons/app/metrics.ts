@@ -15,6 +15,7 @@ export interface AppMetrics {
   readonly channels: Gauge;
   readonly brokerUp: Gauge;
   readonly recoveries: Counter<'result'>;
+  readonly handlerErrors: Counter<'where'>;
 }
 
 export function createAppMetrics(): AppMetrics {
@@ -86,6 +87,12 @@ export function createAppMetrics(): AppMetrics {
       name: 'wsfleet_app_history_recoveries_total',
       help: 'Subscriptions that asked to resume from an offset, by result',
       labelNames: ['result'],
+      registers,
+    }),
+    handlerErrors: new Counter({
+      name: 'wsfleet_app_handler_errors_total',
+      help: 'Requests and connections ended because a handler of this node failed, by where',
+      labelNames: ['where'],
       registers,
     }),
   };

@@ -1,7 +1,12 @@
 /**
  * A token bucket per connection: `rate` frames per second on average, `burst` at once. Refilled
- * lazily from the clock on each take, so an idle connection costs no timer.
+ * lazily from the clock on each take, so an idle connection costs no timer. The clock is a
+ * monotonic one (`performance.now()`, see `monotonicNow`): a wall clock stepped back by NTP would
+ * otherwise block every connection for as long as the step.
  */
+
+/** Milliseconds from a clock that never goes back. */
+export const monotonicNow = (): number => performance.now();
 export interface TokenBucket {
   tokens: number;
   at: number;
@@ -13,7 +18,8 @@ export function createBucket(burst: number, now: number): TokenBucket {
 
 /** Takes one token; false when the bucket is empty. */
 export function take(bucket: TokenBucket, rate: number, burst: number, now: number): boolean {
-  const elapsed = (now - bucket.at) / 1000;
+  // Even so, time never refills negatively.
+  const elapsed = Math.max(0, now - bucket.at) / 1000;
   bucket.at = now;
   bucket.tokens = Math.min(burst, bucket.tokens + elapsed * rate);
   if (bucket.tokens < 1) return false;

@@ -12,17 +12,27 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { WsfleetError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { Broker, BrokerListener, HistoryResult, Position, Publication } from './broker.ts';
-import { type HistoryLimits, newEpoch } from './memory-broker.ts';
+import {
+  type Broker,
+  type BrokerListener,
+  type HistoryResult,
+  IDEMPOTENCY_WINDOW_MS,
+  type Position,
+  type Publication,
+} from './broker.ts';
+import { createLimiter } from './limiter.ts';
+import { epochRetentionMs, type HistoryLimits, newEpoch } from './memory-broker.ts';
 import {
   entryOffset,
   entryPayload,
+  idempotencyKey,
   type Live,
   metaKey,
   POSITION,
   PUBLISH,
   PUBSUB_PREFIX,
   parseLive,
+  ROTATE,
   type Script,
   streamKey,
   toPosition,
@@ -52,6 +62,10 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
 /** Reads the gap after a reconnect in batches, so one channel's backlog never blocks the rest long. */
 const FILL_BATCH = 500;
 const RESUBSCRIBE_BATCH = 500;
+/** Channels that catch up at once after a reconnect (each a few small reads). */
+const RECONNECT_SYNC_CONCURRENCY = 32;
+/** Entries per history read of a resume: one XRANGE reply stays small whatever the history holds. */
+const HISTORY_BATCH = 200;
 const SYNC_RETRY_MS = 1_000;
 /**
  * A connection that stops answering without closing (a network partition sends no RST) is found
@@ -67,6 +81,8 @@ interface ChannelState {
   epoch: string | undefined;
   /** The newest offset handed to the listener, or covered by a reset. */
   lastOffset: number;
+  /** The payload handed on at `lastOffset` (undefined after a reset): checked against Redis on sync. */
+  lastPayload: Buffer | undefined;
   /** Live messages held while the channel syncs from Redis; undefined while it is live. */
   held: Live[] | undefined;
   /** The next sync must read the position first (after a reconnect, a gap, a foreign epoch). */
@@ -78,7 +94,9 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
   const { limits } = options;
   const log = options.log.child({ component: 'redis-broker' });
   const publishTimeoutMs = options.publishTimeoutMs ?? 2_000;
+  const retentionMs = epochRetentionMs(limits);
   const channels = new Map<string, ChannelState>();
+  const reconnectSyncs = createLimiter(RECONNECT_SYNC_CONCURRENCY);
   /** Scripts sent with EVAL on each connection since it last connected. */
   const loadedScripts = new Map<Redis, Set<string>>();
   const chains = new Map<string, Promise<unknown>>();
@@ -94,10 +112,11 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
 
   const pub = connect('publisher');
   const sub = connect('subscriber');
+  const hist = connect('history');
   sub.on('messageBuffer', onMessage);
   sub.on('ready', () => void resubscribe());
 
-  function connect(role: 'publisher' | 'subscriber'): Redis {
+  function connect(role: 'publisher' | 'subscriber' | 'history'): Redis {
     let lastError: Error | undefined;
     const redisOptions: RedisOptions = {
       lazyConnect: true,
@@ -140,7 +159,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
   }
 
   function isHealthy(): boolean {
-    return !closed && pub.status === 'ready' && sub.status === 'ready';
+    return !closed && pub.status === 'ready' && sub.status === 'ready' && hist.status === 'ready';
   }
 
   function updateHealth(): void {
@@ -235,11 +254,12 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
 
   async function readPosition(conn: Redis, channel: string): Promise<Position> {
     const keys = [streamKey(channel), metaKey(channel)];
-    return toPosition(await evalScript(conn, POSITION, keys, [newEpoch(), limits.historyTtlMs]));
+    return toPosition(await evalScript(conn, POSITION, keys, [newEpoch(), retentionMs]));
   }
 
   function deliver(channel: string, state: ChannelState, offset: number, payload: Buffer): void {
     state.lastOffset = offset;
+    state.lastPayload = payload;
     try {
       listener?.publication(channel, { channel, offset, payload });
     } catch (err) {
@@ -251,6 +271,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
     log.info({ channel, epoch: position.epoch, offset: position.offset }, 'channel history lost, resetting');
     state.epoch = position.epoch;
     state.lastOffset = position.offset;
+    state.lastPayload = undefined;
     try {
       listener?.reset(channel, position);
     } catch (err) {
@@ -276,6 +297,12 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
     }
     if (state.held !== undefined) {
       state.held.push(live);
+    } else if (live.epoch === state.epoch && live.offset <= state.lastOffset) {
+      // While live, an offset already handed on can only be a reused one (Redis lost writes and
+      // numbers again): sync, which checks the channel against what was delivered.
+      state.held = [live];
+      state.stale = true;
+      sync(channel, state);
     } else if (!apply(channel, state, live)) {
       state.held = [live];
       state.stale = true;
@@ -294,11 +321,20 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
   /** Brings the channel up to the position in Redis: the gap from the stream, or a reset. */
   async function catchUp(channel: string, state: ChannelState): Promise<void> {
     const readSeq = received;
-    const top = await readPosition(sub, channel);
+    let top = await readPosition(sub, channel);
     if (channels.get(channel) !== state) return;
-    // An offset below ours in the same epoch means Redis lost writes (a crash inside the fsync
-    // window); the offsets ahead will be reused, so treat it as lost history.
-    if (top.epoch !== state.epoch || top.offset < state.lastOffset) {
+    if (top.epoch === state.epoch && (await lostWrites(channel, state, top))) {
+      if (channels.get(channel) !== state) return;
+      // Offsets we handed on are gone or will be reused: a new epoch for every node and client,
+      // so that no position from before is taken for one after.
+      top = await rotateEpoch(channel, state.epoch);
+      if (channels.get(channel) !== state) return;
+      log.warn(
+        { channel, epoch: top.epoch, offset: top.offset },
+        'redis lost publications; channel moved to a new epoch',
+      );
+    }
+    if (top.epoch !== state.epoch) {
       if (!(await resetFromHistory(channel, state, top))) return;
     } else if (top.offset > state.lastOffset) {
       const from = state.lastOffset + 1;
@@ -310,6 +346,25 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       }
     }
     dropStale(state, readSeq);
+  }
+
+  /**
+   * Whether Redis lost writes this node already handed on (a failover to a replica behind, a
+   * crash inside the fsync window): its counter is behind ours, or the entry at our last offset
+   * is not the one we delivered. A trimmed or expired entry proves nothing and is not a loss.
+   */
+  async function lostWrites(channel: string, state: ChannelState, top: Position): Promise<boolean> {
+    if (top.offset < state.lastOffset) return true;
+    const expected = state.lastPayload;
+    if (expected === undefined || state.lastOffset === 0) return false;
+    const id = `0-${state.lastOffset}`;
+    const [entry] = await sub.xrangeBuffer(streamKey(channel), id, id);
+    return entry !== undefined && !entryPayload(entry).equals(expected);
+  }
+
+  async function rotateEpoch(channel: string, lost: string): Promise<Position> {
+    const keys = [streamKey(channel), metaKey(channel)];
+    return toPosition(await evalScript(sub, ROTATE, keys, [lost, newEpoch(), retentionMs]));
   }
 
   /**
@@ -341,10 +396,11 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
   }
 
   /** Syncs the channel in the background until it is live again; one sync per channel at a time. */
-  function sync(channel: string, state: ChannelState): void {
+  function sync(channel: string, state: ChannelState, limited = false): void {
     if (state.syncing) return;
     state.syncing = true;
-    void runSync(channel, state).finally(() => {
+    const run = (): Promise<void> => runSync(channel, state);
+    void (limited ? reconnectSyncs.run(run) : run()).finally(() => {
       state.syncing = false;
     });
   }
@@ -403,7 +459,8 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       return;
     }
     log.info({ channels: live.length }, 'resubscribed');
-    for (const [channel, state] of live) sync(channel, state);
+    // Every channel must catch up, but not all at once against a Redis that just came back.
+    for (const [channel, state] of live) sync(channel, state, true);
   }
 
   return {
@@ -411,10 +468,11 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       if (closed) throw closedError();
       listener = l;
       heartbeat ??= setInterval(() => {
-        for (const conn of [pub, sub]) if (conn.status === 'ready') conn.ping().catch(() => undefined);
+        for (const conn of [pub, sub, hist]) if (conn.status === 'ready') conn.ping().catch(() => undefined);
       }, HEARTBEAT_MS);
       pub.connect().catch(() => undefined); // failures reconnect by retryStrategy and are logged there
       sub.connect().catch(() => undefined);
+      hist.connect().catch(() => undefined);
       await guard(
         () =>
           new Promise<void>((resolve) => {
@@ -424,15 +482,18 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       );
     },
 
-    publish(channel, data) {
-      const keys = [streamKey(channel), metaKey(channel)];
+    publish(channel, data, key) {
+      const keys = [streamKey(channel), metaKey(channel), idempotencyKey(channel, key ?? '')];
       const args = [
         newEpoch(),
-        limits.historyTtlMs,
+        retentionMs,
         limits.historySize,
         PUBSUB_PREFIX + channel,
         JSON.stringify(channel),
         data,
+        limits.historyTtlMs,
+        key === undefined ? '' : '1',
+        IDEMPOTENCY_WINDOW_MS,
       ];
       return guard(async () => toPosition(await evalScript(pub, PUBLISH, keys, args)), publishTimeoutMs);
     },
@@ -446,6 +507,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
           const state: ChannelState = {
             epoch: undefined,
             lastOffset: 0,
+            lastPayload: undefined,
             held: [],
             stale: false,
             syncing: true,
@@ -487,11 +549,8 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
 
     history(channel, since, wanted): Promise<HistoryResult> {
       return guard(async () => {
-        // Both go out at once on one connection; entries published between them are cut at `top`.
-        const [position, entries] = await Promise.all([
-          readPosition(pub, channel),
-          pub.xrangeBuffer(streamKey(channel), `0-${since + 1}`, '+', 'COUNT', limits.historySize),
-        ]);
+        // On a connection of its own: a large replay never holds up publishes or live delivery.
+        const position = await readPosition(hist, channel);
         if ((wanted !== undefined && wanted !== position.epoch) || since > position.offset) {
           return { recovered: false, reason: 'epoch_changed', position };
         }
@@ -499,13 +558,24 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
         // MAXLEN ~ trims lazily, so the stream may keep more than the history promises.
         if (position.offset - since > limits.historySize) return tooOld;
         const publications: Publication[] = [];
-        for (const entry of entries) {
-          const offset = entryOffset(entry);
-          if (offset !== since + 1 + publications.length || offset > position.offset) break;
-          publications.push({ channel, offset, payload: entryPayload(entry) });
+        // Read in bounded batches up to the position read above (later entries are live ones).
+        while (publications.length < position.offset - since) {
+          const from = since + 1 + publications.length;
+          const entries = await hist.xrangeBuffer(
+            streamKey(channel),
+            `0-${from}`,
+            `0-${position.offset}`,
+            'COUNT',
+            HISTORY_BATCH,
+          );
+          for (const entry of entries) {
+            if (entryOffset(entry) !== since + 1 + publications.length) return tooOld;
+            publications.push({ channel, offset: entryOffset(entry), payload: entryPayload(entry) });
+          }
+          // Fewer than expected: trimmed or expired under us.
+          if (entries.length < HISTORY_BATCH && publications.length !== position.offset - since)
+            return tooOld;
         }
-        // Fewer than expected: trimmed or expired under us.
-        if (publications.length !== position.offset - since) return tooOld;
         return { recovered: true, position, publications };
       });
     },
@@ -520,7 +590,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
         for (const timer of timers) clearTimeout(timer);
         timers.clear();
         channels.clear();
-        await Promise.all([quit(pub), quit(sub)]);
+        await Promise.all([quit(pub), quit(sub), quit(hist)]);
         updateHealth();
       })();
       return closing;

@@ -8,6 +8,7 @@ import type { Position } from './broker.ts';
 // Hash tags keep a channel's stream and meta in one slot, as a Redis Cluster would need.
 export const streamKey = (channel: string): string => `wsfleet:{${channel}}:s`;
 export const metaKey = (channel: string): string => `wsfleet:{${channel}}:m`;
+export const idempotencyKey = (channel: string, key: string): string => `wsfleet:{${channel}}:i:${key}`;
 export const PUBSUB_PREFIX = 'wsfleet:p:';
 
 export interface Script {
@@ -31,19 +32,51 @@ if not epoch then
 end
 `;
 
-/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms, history size, pub/sub channel, channel JSON, data. */
-export const PUBLISH = script(`${EPOCH_LUA}
+/**
+ * KEYS: stream, meta, idempotency key. ARGV: fresh epoch, epoch retention ms, history size,
+ * pub/sub channel, channel JSON, data, history ttl ms, '1' when an idempotency key is given,
+ * its window ms. The meta hash (epoch and counter) outlives the stream, so an idle channel whose
+ * history expired keeps numbering in its epoch. A key seen within its window returns the
+ * position it was published at and publishes nothing.
+ */
+export const PUBLISH = script(`
+if ARGV[8] == '1' then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then
+    local sep = string.find(seen, ':', 1, true)
+    return {string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1)}
+  end
+end
+${EPOCH_LUA}
 local offset = redis.call('HINCRBY', KEYS[2], 's', 1)
 local payload = '{"op":"message","channel":' .. ARGV[5] .. ',"data":' .. ARGV[6] .. ',"offset":' .. offset .. '}'
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '0-' .. offset, 'd', payload)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PUBLISH', ARGV[4], offset .. ':' .. epoch .. ':' .. payload)
+if ARGV[8] == '1' then
+  redis.call('SET', KEYS[3], epoch .. ':' .. offset, 'PX', ARGV[9])
+end
 return {epoch, offset}
 `);
 
-/** KEYS: stream, meta. ARGV: fresh epoch, ttl ms. Creating the epoch here keeps positions stable. */
+/** KEYS: stream, meta. ARGV: fresh epoch, epoch retention ms. Creating the epoch here keeps positions stable. */
 export const POSITION = script(`${EPOCH_LUA}
+return {epoch, redis.call('HGET', KEYS[2], 's') or '0'}
+`);
+
+/**
+ * KEYS: stream, meta. ARGV: the epoch that lost writes, a fresh epoch, epoch retention ms. Moves
+ * the channel to the fresh epoch (empty stream, counter kept) unless another node already did.
+ */
+export const ROTATE = script(`
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch or epoch == ARGV[1] then
+  epoch = ARGV[2]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', epoch)
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
 return {epoch, redis.call('HGET', KEYS[2], 's') or '0'}
 `);
 

@@ -2,7 +2,7 @@
  * The app daemon, built apart from running it: `createApp(config, deps)` returns
  * `{ start(), close() }`; only main.ts reads flags and handles signals.
  *
- * One port serves the WebSocket endpoint /ws and HTTP: /healthz, /metrics, POST /api/publish
+ * One port serves the WebSocket endpoint /ws and HTTP: /livez, /readyz (alias /healthz), /metrics, POST /api/publish
  * and the demo page at /.
  */
 import { randomBytes } from 'node:crypto';
@@ -15,18 +15,21 @@ import type { Logger } from '../shared/logger.ts';
 import { VERSION } from '../shared/version.ts';
 import type { Broker } from './broker.ts';
 import type { AppConfig } from './config.ts';
+import { type Health, readiness } from './health.ts';
 import { handleHttp } from './http-api.ts';
 import { Hub } from './hub.ts';
 import { createMemoryBroker } from './memory-broker.ts';
 import { type AppMetrics, createAppMetrics } from './metrics.ts';
 import { originAllowed } from './origin.ts';
-import { type ClientOp, type ProtocolErrorCode, parseClientFrame } from './protocol.ts';
-import { take } from './rate-limit.ts';
+import { type ClientOp, type ProtocolErrorCode, parseClientFrame, type RequestId } from './protocol.ts';
+import { monotonicNow, take } from './rate-limit.ts';
 import { createRedisBroker } from './redis-broker.ts';
 import { Session } from './session.ts';
 import {
   channelAllowed,
+  msUntilExpiry,
   PROTOCOL,
+  TOKEN_EXPIRED,
   TOKEN_PROTOCOL_PREFIX,
   type TokenClaims,
   tokenFromRequest,
@@ -38,19 +41,35 @@ export interface AppDeps {
   /** Defaults to Redis with --redis-url, else the in-memory broker. */
   readonly broker?: Broker;
   readonly metrics?: AppMetrics;
-  /** Told when the daemon's health (as /healthz reports it) changes. */
-  readonly onHealth?: (healthy: boolean, reason: string) => void;
+  /** Monotonic milliseconds for rate limits; defaults to performance.now(). */
+  readonly clock?: () => number;
+  /** Told when the daemon's readiness (as /readyz reports it) changes. */
+  readonly onHealth?: (ready: boolean, reason: string) => void;
 }
 
 export interface App {
   /** Listens; resolves once the broker is connected and the port accepts connections. */
   start(): Promise<AddressInfo>;
-  /** Drains (healthz 503, upgrades refused, clients closed with 1012 over the drain window), then releases everything. Idempotent. */
+  /** Drains (readyz 503, upgrades refused, clients closed with 1012 over the drain window), then releases everything. Idempotent. */
   close(): Promise<void>;
   readonly metrics: AppMetrics;
   /** Open connections. */
   readonly connections: number;
-  health(): { healthy: boolean; reason: string };
+  health(): Health;
+}
+
+type HandlerSite = 'upgrade' | 'message' | 'subscribe' | 'publish' | 'http';
+
+/**
+ * The request target as sent, split without `new URL` (which throws on targets such as `//`):
+ * the path is compared byte for byte, the query only read for a token.
+ */
+export function parseTarget(raw: string | undefined): { path: string; query: URLSearchParams } {
+  const target = raw ?? '/';
+  const mark = target.indexOf('?');
+  return mark < 0
+    ? { path: target, query: new URLSearchParams() }
+    : { path: target.slice(0, mark), query: new URLSearchParams(target.slice(mark + 1)) };
 }
 
 function rejectUpgrade(socket: Duplex, status: number, reason: string, text: string): void {
@@ -64,6 +83,7 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, text: str
 export function createApp(config: AppConfig, deps: AppDeps): App {
   const log = deps.log;
   const metrics = deps.metrics ?? createAppMetrics();
+  const clock = deps.clock ?? monotonicNow;
   const limits = { historySize: config.historySize, historyTtlMs: config.historyTtl * 1000 };
   const broker =
     deps.broker ??
@@ -99,7 +119,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       if (closing !== undefined) return;
       log.info({ brokerUp: up }, up ? 'broker reachable' : 'broker unreachable');
       const h = health();
-      deps.onHealth?.(h.healthy, h.reason);
+      deps.onHealth?.(h.ready, h.reasons.join(', ') || 'serving');
     },
   };
 
@@ -117,10 +137,9 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     },
   });
 
-  function health(): { healthy: boolean; reason: string } {
-    if (draining) return { healthy: false, reason: 'draining' };
-    if (!broker.healthy()) return { healthy: false, reason: 'broker unreachable' };
-    return { healthy: true, reason: 'serving' };
+  function health(): Health {
+    // Once closing, the broker's going away is part of the drain, not a second reason.
+    return readiness({ draining, brokerHealthy: draining || broker.healthy() });
   }
 
   function protocolError(
@@ -133,28 +152,60 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     session.reply({ op: 'error', code, message, ...extra });
   }
 
+  /**
+   * The error boundary: a handler that throws on input of one client costs that client its
+   * request or connection, never the process. Counted by where it happened, logged once.
+   */
+  function handlerFailed(where: HandlerSite, err: unknown, session?: Session): void {
+    metrics.handlerErrors.inc({ where });
+    log.error({ err, where, session: session?.id }, 'handler failed; closed that one request or connection');
+  }
+
+  /**
+   * Sockets of refused upgrades: answered and ended on our side, but a peer may never end its
+   * own. The HTTP server no longer tracks upgraded sockets, so close() destroys these itself.
+   */
+  const refused = new Set<Duplex>();
+
+  function refuse(socket: Duplex, status: number, reason: string, text: string): void {
+    refused.add(socket);
+    socket.once('close', () => refused.delete(socket));
+    rejectUpgrade(socket, status, reason, text);
+  }
+
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/ws') {
+    try {
+      upgrade(req, socket, head);
+    } catch (err) {
+      handlerFailed('upgrade', err);
+      if (socket.writable && !socket.writableEnded)
+        refuse(socket, 500, 'Internal Server Error', 'internal error');
+      else socket.destroy();
+    }
+  }
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const target = parseTarget(req.url);
+    if (target.path !== '/ws') {
       metrics.rejected.inc({ reason: 'not_found' });
-      rejectUpgrade(socket, 404, 'Not Found', 'WebSocket endpoint is /ws');
+      refuse(socket, 404, 'Not Found', 'WebSocket endpoint is /ws');
       return;
     }
     if (draining) {
       metrics.rejected.inc({ reason: 'draining' });
-      rejectUpgrade(socket, 503, 'Service Unavailable', 'node is draining; connect again');
+      refuse(socket, 503, 'Service Unavailable', 'node is draining; connect again');
       return;
     }
     if (sessions.size >= config.maxConnections) {
       metrics.rejected.inc({ reason: 'connection_cap' });
-      rejectUpgrade(socket, 503, 'Service Unavailable', 'node is at its connection cap; connect again');
+      refuse(socket, 503, 'Service Unavailable', 'node is at its connection cap; connect again');
       return;
     }
     if (!originAllowed(req.headers.origin, req.headers.host, config.allowedOrigins)) {
       metrics.rejected.inc({ reason: 'origin' });
       log.info({ origin: req.headers.origin }, 'upgrade refused: origin not allowed');
-      rejectUpgrade(socket, 403, 'Forbidden', 'origin not allowed');
+      refuse(socket, 403, 'Forbidden', 'origin not allowed');
       return;
     }
     let claims: TokenClaims | undefined;
@@ -165,7 +216,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
           .map((p) => p.trim())
           .filter((p) => p !== ''),
       );
-      const token = tokenFromRequest(url, offered);
+      const token = tokenFromRequest(target.query, offered);
       const result =
         token === undefined
           ? ({ ok: false, reason: 'no token' } as const)
@@ -173,7 +224,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       if (!result.ok) {
         metrics.rejected.inc({ reason: 'token' });
         log.info({ reason: result.reason }, 'upgrade refused: token');
-        rejectUpgrade(socket, 401, 'Unauthorized', result.reason);
+        refuse(socket, 401, 'Unauthorized', result.reason);
         return;
       }
       claims = result.claims;
@@ -191,8 +242,10 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       claims,
       config.rateBurst,
       hub.schedule,
+      clock(),
     );
     sessions.set(ws, session);
+    armExpiry(session);
     metrics.accepted.inc();
     metrics.connections.set(sessions.size);
     ws.on('message', onMessage);
@@ -205,6 +258,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       session: session.id,
       version: VERSION,
       pingInterval: config.pingInterval,
+      features: ['idempotency', 'refresh'],
       ...(claims?.sub === undefined ? {} : { sub: claims.sub }),
     });
     if (draining) ws.close(1012, 'service restart');
@@ -227,6 +281,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   function onClose(this: WebSocket): void {
     const session = sessions.get(this);
     if (session === undefined) return;
+    clearTimeout(session.expiry);
     sessions.delete(this);
     hub.removeSession(session);
     metrics.connections.set(sessions.size);
@@ -235,8 +290,27 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
     const session = sessions.get(this);
     if (session === undefined) return;
+    try {
+      handleFrame(session, data, isBinary);
+    } catch (err) {
+      failSession(session, 'message', err);
+    }
+  }
+
+  /** Our fault, not the client's: 1011, and the node carries on. */
+  function failSession(session: Session, where: HandlerSite, err: unknown): void {
+    handlerFailed(where, err, session);
+    metrics.disconnects.inc({ reason: 'internal_error' });
+    try {
+      session.ws.close(1011, 'internal error');
+    } catch {
+      session.ws.terminate();
+    }
+  }
+
+  function handleFrame(session: Session, data: RawData, isBinary: boolean): void {
     metrics.framesReceived.inc();
-    if (!take(session.bucket, config.rateLimit, config.rateBurst, Date.now())) {
+    if (!take(session.bucket, config.rateLimit, config.rateBurst, clock())) {
       // One error frame per burst of dropped frames, so a flood cannot make us write a flood.
       if (!session.limited)
         protocolError(session, 'rate_limited', `more than ${config.rateLimit} frames per second`);
@@ -262,8 +336,11 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       case 'ping':
         session.reply({ op: 'pong', ...withId });
         return;
+      case 'refresh':
+        refresh(session, op.token, withId);
+        return;
       case 'subscribe':
-        void hub.subscribe(session, op);
+        hub.subscribe(session, op).catch((err: unknown) => failSession(session, 'subscribe', err));
         return;
       case 'unsubscribe':
         hub.unsubscribe(session, op.channel, op.id);
@@ -280,24 +357,68 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
           });
           return;
         }
-        hub.publish(op.channel, op.data).then(
-          (position) => {
-            metrics.published.inc({ source: 'ws' });
-            if (op.id !== undefined)
-              session.reply({ op: 'ack', id: op.id, channel: op.channel, offset: position.offset });
-          },
-          (err: unknown) => {
-            metrics.publishFailures.inc({ source: 'ws' });
-            log.warn({ err, channel: op.channel, session: session.id }, 'publish failed');
-            protocolError(session, 'publish_failed', 'publication could not be made durable; retry', {
-              channel: op.channel,
-              ...withId,
-            });
-          },
-        );
+        hub
+          .publish(op.channel, op.data, op.idempotencyKey)
+          .then(
+            (position) => {
+              metrics.published.inc({ source: 'ws' });
+              if (op.id !== undefined)
+                session.reply({ op: 'ack', id: op.id, channel: op.channel, offset: position.offset });
+            },
+            (err: unknown) => {
+              metrics.publishFailures.inc({ source: 'ws' });
+              log.warn({ err, channel: op.channel, session: session.id }, 'publish failed');
+              protocolError(session, 'publish_failed', 'publication could not be made durable; retry', {
+                channel: op.channel,
+                ...withId,
+              });
+            },
+          )
+          .catch((err: unknown) => failSession(session, 'publish', err));
         return;
       }
     }
+  }
+
+  /** Closes the connection with 4001 when its token expires; a refresh re-arms it. */
+  function armExpiry(session: Session): void {
+    clearTimeout(session.expiry);
+    session.expiry = undefined;
+    if (session.claims === undefined) return;
+    // setTimeout holds at most 2^31-1 ms (24.8 days); a later expiry re-arms on the way.
+    const delay = Math.min(Math.max(0, msUntilExpiry(session.claims, Date.now())), 2 ** 31 - 1);
+    session.expiry = setTimeout(() => {
+      if (session.claims !== undefined && msUntilExpiry(session.claims, Date.now()) > 0) {
+        armExpiry(session);
+        return;
+      }
+      metrics.disconnects.inc({ reason: 'token_expired' });
+      session.ws.close(TOKEN_EXPIRED.code, TOKEN_EXPIRED.reason);
+    }, delay);
+    session.expiry.unref();
+  }
+
+  function refresh(session: Session, token: string, withId: { id?: RequestId }): void {
+    if (config.tokenSecret === undefined) {
+      protocolError(session, 'bad_token', 'this node takes no tokens', withId);
+      return;
+    }
+    const result = verifyToken(token, config.tokenSecret, Math.floor(Date.now() / 1000));
+    if (!result.ok) {
+      protocolError(session, 'bad_token', result.reason, withId);
+      return;
+    }
+    if (result.claims.sub !== session.claims?.sub) {
+      protocolError(session, 'bad_token', 'the token is for another subject', withId);
+      return;
+    }
+    session.claims = result.claims;
+    // Subscriptions the new token no longer allows end here.
+    for (const channel of [...(session.channels ?? [])]) {
+      if (!channelAllowed(result.claims, channel)) hub.unsubscribe(session, channel);
+    }
+    armExpiry(session);
+    session.reply({ op: 'refreshed', exp: result.claims.exp, ...withId });
   }
 
   function startHeartbeat(): void {
@@ -351,7 +472,13 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       await broker.start(listener);
       metrics.brokerUp.set(broker.healthy() ? 1 : 0);
       const srv = createServer((req: IncomingMessage, res: ServerResponse) => {
-        handleHttp(req, res, { config, metrics, health, log, publish: (c, d) => hub.publish(c, d) });
+        try {
+          handleHttp(req, res, { config, metrics, health, log, publish: (c, d, k) => hub.publish(c, d, k) });
+        } catch (err) {
+          handlerFailed('http', err);
+          if (res.headersSent) res.destroy();
+          else res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error\n');
+        }
       });
       srv.on('upgrade', onUpgrade);
       srv.on('clientError', (_err, socket) => socket.destroy());
@@ -366,6 +493,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
         deps.onHealth?.(false, 'draining');
         await drain(config.drainSeconds * 1000);
         clearInterval(heartbeat);
+        for (const socket of refused) socket.destroy();
         await broker.close();
         await closeServer(server);
         wss.close();

@@ -14,7 +14,10 @@ export class Session {
   readonly id: string;
   readonly ws: WebSocket;
   readonly socket: Duplex;
-  readonly claims: TokenClaims | undefined;
+  /** The token's claims; replaced by a refresh. */
+  claims: TokenClaims | undefined;
+  /** Closes the connection when its token expires (re-armed by a refresh). */
+  expiry: NodeJS.Timeout | undefined;
   readonly bucket: TokenBucket;
   /** Channels this connection subscribes to; created on first subscribe. */
   channels: Set<string> | undefined;
@@ -34,12 +37,13 @@ export class Session {
     claims: TokenClaims | undefined,
     burst: number,
     schedule: (session: Session) => void,
+    now: number,
   ) {
     this.id = id;
     this.ws = ws;
     this.socket = socket;
     this.claims = claims;
-    this.bucket = createBucket(burst, Date.now());
+    this.bucket = createBucket(burst, now);
     this.schedule = schedule;
   }
 

@@ -20,7 +20,15 @@ export type TokenResult = { ok: true; claims: TokenClaims } | { ok: false; reaso
 
 const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 /** Clock skew tolerated between the minting backend and this node. */
-const LEEWAY_SECONDS = 30;
+export const LEEWAY_SECONDS = 30;
+
+/** Close code and reason for a connection whose token expired without a refresh. */
+export const TOKEN_EXPIRED = { code: 4001, reason: 'token_expired' } as const;
+
+/** Milliseconds from `nowMs` until a token with these claims stops being accepted. */
+export function msUntilExpiry(claims: TokenClaims, nowMs: number): number {
+  return (claims.exp + LEEWAY_SECONDS) * 1000 - nowMs;
+}
 
 function mac(secret: string, input: string): Buffer {
   return createHmac('sha256', secret).update(input).digest();
@@ -86,8 +94,8 @@ export const TOKEN_PROTOCOL_PREFIX = 'wsfleet-token.';
 export const PROTOCOL = 'wsfleet';
 
 /** The token from `?token=` or a `wsfleet-token.<token>` subprotocol, if any. */
-export function tokenFromRequest(url: URL, protocols: ReadonlySet<string>): string | undefined {
-  const fromQuery = url.searchParams.get('token');
+export function tokenFromRequest(query: URLSearchParams, protocols: ReadonlySet<string>): string | undefined {
+  const fromQuery = query.get('token');
   if (fromQuery) return fromQuery;
   for (const p of protocols)
     if (p.startsWith(TOKEN_PROTOCOL_PREFIX)) return p.slice(TOKEN_PROTOCOL_PREFIX.length);

@@ -78,12 +78,13 @@ export const certSyncOptions = {
   }),
   extraRoots: option({
     schema: z.string().startsWith('/').optional(),
-    description: "PEM file of roots to trust besides the system's (Pebble's, or Let's Encrypt staging's)",
+    description: "PEM file of roots to trust besides the system's (a private CA's, Pebble's)",
     expected: 'an absolute path',
   }),
   staging: option({
     schema: z.boolean().default(false),
-    description: 'Accept chains that end in a Let\'s Encrypt staging root ("(STAGING) …")',
+    description:
+      'Trust Let\'s Encrypt\'s staging roots (shipped with wsfleet) and accept chains that end in one ("(STAGING) …")',
     expected: 'true or false',
     kind: 'flag',
   }),

@@ -1,11 +1,13 @@
 /**
  * The roots a certificate chain may end in: Node's bundled Mozilla roots (`tls.rootCertificates`,
- * the same set browsers trust) plus the PEM file `--extra-roots` names (Pebble's root in tests,
- * Let's Encrypt staging's in a staging deployment).
+ * the same set browsers trust), with `--staging` Let's Encrypt's staging roots (which no trust
+ * store holds: wsfleet ships them, letsencrypt-staging-roots.pem beside the code), plus the PEM
+ * file `--extra-roots` names (a private CA's root).
  */
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { splitPemChain } from '../shared/certificate-info.ts';
 import { ConfigError } from '../shared/errors.ts';
 
@@ -19,21 +21,52 @@ export function createTrustAnchors(pems: readonly string[]): TrustAnchors {
   return { roots };
 }
 
-/** The system roots plus those in `extraRootsPath`; a file that cannot be read or parsed is a ConfigError (exit 78). */
-export async function loadTrustAnchors(extraRootsPath: string | undefined): Promise<TrustAnchors> {
-  if (extraRootsPath === undefined) return createTrustAnchors(rootCertificates);
+/**
+ * Let's Encrypt's staging roots as wsfleet ships them: next to this module in a checkout, next to
+ * the bundle (dist/, /opt/wsfleet/ on a VM) once built. The lab's "as deployed" trust mode puts
+ * Pebble's root at this path on its VMs, so that its certificates go through the same code.
+ */
+export const STAGING_ROOTS_FILE = fileURLToPath(new URL('letsencrypt-staging-roots.pem', import.meta.url));
+
+export interface TrustOptions {
+  /** Trust Let's Encrypt's staging roots too (cert-sync's `--staging`). */
+  readonly staging?: boolean;
+  /** Where they are (default STAGING_ROOTS_FILE). */
+  readonly stagingRootsPath?: string;
+}
+
+async function readRoots(path: string, what: string): Promise<string[]> {
   let text: string;
   try {
-    text = await readFile(extraRootsPath, 'utf8');
+    text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new ConfigError([`Cannot read \`--extra-roots\` ${extraRootsPath}: ${(err as Error).message}`]);
+    throw new ConfigError([`Cannot read ${what} ${path}: ${(err as Error).message}`]);
   }
-  const extra = splitPemChain(text);
-  if (extra.length === 0)
-    throw new ConfigError([`\`--extra-roots\` ${extraRootsPath} holds no PEM certificate`]);
+  const pems = splitPemChain(text);
+  if (pems.length === 0) throw new ConfigError([`${what} ${path} holds no PEM certificate`]);
   try {
-    return createTrustAnchors([...rootCertificates, ...extra]);
+    createTrustAnchors(pems);
   } catch (err) {
-    throw new ConfigError([`\`--extra-roots\` ${extraRootsPath} does not parse: ${(err as Error).message}`]);
+    throw new ConfigError([`${what} ${path} does not parse: ${(err as Error).message}`]);
   }
+  return pems;
+}
+
+/**
+ * The system roots, the staging roots with `staging`, and those in `extraRootsPath`; a file that
+ * cannot be read or parsed is a ConfigError (exit 78).
+ */
+export async function loadTrustAnchors(
+  extraRootsPath: string | undefined,
+  { staging = false, stagingRootsPath = STAGING_ROOTS_FILE }: TrustOptions = {},
+): Promise<TrustAnchors> {
+  const stagingRoots = staging
+    ? await readRoots(stagingRootsPath, "Let's Encrypt's staging roots (shipped with wsfleet)")
+    : [];
+  if (extraRootsPath === undefined) return createTrustAnchors([...rootCertificates, ...stagingRoots]);
+  return createTrustAnchors([
+    ...rootCertificates,
+    ...stagingRoots,
+    ...(await readRoots(extraRootsPath, '`--extra-roots`')),
+  ]);
 }

@@ -25,7 +25,12 @@ async function realDeps(config: CertSyncConfig, log: Logger): Promise<CertSyncDe
     reloadCommand: config.nginxReload,
     log,
   });
-  return { store: openCertStore(config), nginx, log, anchors: await loadTrustAnchors(config.extraRoots) };
+  return {
+    store: openCertStore(config),
+    nginx,
+    log,
+    anchors: await loadTrustAnchors(config.extraRoots, { staging: config.staging }),
+  };
 }
 
 export interface WiredCertSync {

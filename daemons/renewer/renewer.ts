@@ -522,12 +522,16 @@ export function createRenewer(settings: RenewerSettings, deps: RenewerDeps): Ren
     const { name } = spec;
     const e = asRenewalError(err);
     const previous = (await store.state(name).catch(() => undefined)) ?? { failures: 0 };
-    const failures = previous.failures + 1;
+    const beforeOrder = e.code === 'WSFLEET_SELF_CHECK';
+    // The CA's back-off counts the CA's failures: after a streak of failed self-checks (DNS set
+    // late) the first failure that reached the CA is the first of its schedule, not the 121st.
+    const afterSelfChecks = !beforeOrder && previous.lastError?.code === 'WSFLEET_SELF_CHECK';
+    const failures = afterSelfChecks ? 1 : previous.failures + 1;
     const delay = retryDelay(
       {
         failures,
         permanent: e.permanent,
-        beforeOrder: e.code === 'WSFLEET_SELF_CHECK',
+        beforeOrder,
         ...(e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs }),
       },
       random,

@@ -9,11 +9,16 @@
 export const RETRY_SCHEDULE_MS = [60_000, 600_000, 6_000_000] as const;
 /**
  * After a failed self-check nothing reached the CA (no order, no failed validation counted
- * against the account), so the first retries come sooner: on a first deploy the renewer often
- * boots before the app VMs answer behind the load balancer, and the certificate should follow
- * them within seconds, not minutes. Then the usual schedule.
+ * against the account), so it is retried on a short fixed cadence instead of backing off: on a
+ * first deploy the renewer boots before the DNS records are set, before resolvers' negative
+ * caches expire and before the app VMs answer behind the load balancer, and the certificate should
+ * follow within seconds of the last of these, not after a 100-minute back-off. Every 15 s for
+ * the first hour (240 checks: a probe written to the store and one HTTP request each), then every
+ * 10 minutes: still free at the CA.
  */
-export const SELF_CHECK_SCHEDULE_MS = [10_000, 20_000, 40_000, ...RETRY_SCHEDULE_MS] as const;
+export const SELF_CHECK_INTERVAL_MS = 15_000;
+export const SELF_CHECK_FAST_ATTEMPTS = 240;
+export const SELF_CHECK_SLOW_INTERVAL_MS = 600_000;
 export const RETRY_CAP_MS = 24 * 3600 * 1000;
 export const RETRY_JITTER = 0.1;
 
@@ -33,7 +38,11 @@ export function retryDelay(
   random: () => number = Math.random,
 ): number | undefined {
   if (permanent) return undefined;
-  const base = (beforeOrder ? SELF_CHECK_SCHEDULE_MS : RETRY_SCHEDULE_MS)[failures - 1] ?? RETRY_CAP_MS;
+  const base = beforeOrder
+    ? failures <= SELF_CHECK_FAST_ATTEMPTS
+      ? SELF_CHECK_INTERVAL_MS
+      : SELF_CHECK_SLOW_INTERVAL_MS
+    : (RETRY_SCHEDULE_MS[failures - 1] ?? RETRY_CAP_MS);
   const jittered = Math.round(base * (1 + RETRY_JITTER * (2 * random() - 1)));
   return Math.max(jittered, retryAfterMs ?? 0);
 }

@@ -95,6 +95,14 @@ export function formatStatus(statuses: readonly CertificateStatus[]): string {
       if (s.lastSuccess !== undefined) lines.push(`  last renewed: ${s.lastSuccess}`);
       if (s.lastError !== undefined) {
         lines.push(`  last error:   ${s.lastError.at} ${s.lastError.code}: ${s.lastError.message}`);
+        if (s.lastError.code === 'WSFLEET_SELF_CHECK') {
+          lines.push(
+            '  waiting for:  each name to reach this renewer (DNS record to the load balancer, app VMs serving);',
+          );
+          lines.push(
+            '                nothing is asked of the CA until then; the check repeats every 15 s for an hour',
+          );
+        }
         lines.push(
           `  failures:     ${s.failures}${s.nextAttempt ? `, next attempt ${s.nextAttempt}` : ', not retrying until asked'}`,
         );

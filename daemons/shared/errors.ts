@@ -55,10 +55,16 @@ export const ERROR_CODES = {
     'gcloud is not on PATH or does not start (install the Google Cloud CLI, or name it with --gcloud).',
   WSFLEET_GCLOUD_DENIED:
     'gcloud is not logged in, or the account lacks a permission (HTTP 401/403); the message quotes gcloud and names the command.',
+  WSFLEET_GCLOUD_SERVICE_DISABLED:
+    'An API the command needs stayed disabled (403 SERVICE_DISABLED) for the whole --settle-timeout, also after `wsfleet deploy` enabled it; the message names it and how to enable it.',
   WSFLEET_GCLOUD_FAILED:
     "A gcloud command failed or overran its time limit; the message quotes gcloud's error and the command. Running the command again resumes.",
   WSFLEET_DEPLOY_MISSING:
     'A resource that must already exist does not (for example, `wsfleet rollout` before `wsfleet deploy`).',
+  WSFLEET_DEPLOY_PENDING:
+    'A resource the next step needs is still being made (a Redis instance CREATING after gcloud stopped waiting); run `wsfleet deploy` again in a few minutes, it continues.',
+  WSFLEET_DEPLOY_DNS_TIMEOUT:
+    "A certificate name did not resolve to the load balancer's address within --dns-timeout; set the printed DNS records and run `wsfleet deploy` again (it continues), or pass --no-wait-dns.",
   WSFLEET_DEPLOY_WAIT_TIMEOUT:
     'The load balancer reported no healthy VM, or a certificate was not served, within --wait-timeout; what is deployed stays.',
   WSFLEET_TEARDOWN_UNCONFIRMED:

@@ -22,6 +22,11 @@ export interface ImagePaths {
   readonly nginx: string;
   /** The default bundle, dist/wsfleet.js. */
   readonly bundle: string;
+  /**
+   * Let's Encrypt's staging roots as the build put them beside dist/wsfleet.js (an installed
+   * package has no daemons/), staged as letsencrypt-staging-roots.pem beside the bundle.
+   */
+  readonly stagingRoots: string;
   /** The default home of manifests, logs and caches. */
   readonly output: string;
 }
@@ -53,6 +58,7 @@ export function imagePaths(checkout: string): ImagePaths {
     polkit: join(checkout, 'images', 'polkit'),
     nginx: join(checkout, 'images', 'app', 'nginx'),
     bundle: join(checkout, 'dist', 'wsfleet.js'),
+    stagingRoots: join(checkout, 'dist', 'letsencrypt-staging-roots.pem'),
     output: join(checkout, 'dist', 'images'),
   };
 }

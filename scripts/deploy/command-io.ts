@@ -7,7 +7,8 @@ import type { Config, Options } from '../../daemons/shared/config.ts';
 import { parseCommand } from '../../daemons/shared/config.ts';
 import { EXIT } from '../../daemons/shared/errors.ts';
 import { DeployError } from './errors.ts';
-import { type FleetConfig, loadFleetConfig } from './fleet-config.ts';
+import type { FleetConfig } from './fleet-config.ts';
+import { loadFleetConfig } from './fleet-file.ts';
 import { createGcloud, type Gcloud } from './gcloud.ts';
 import { type FleetNames, fleetNames } from './names.ts';
 import { createProgress, type Progress } from './progress.ts';
@@ -47,6 +48,7 @@ export async function openFleet<O extends Options & { config: unknown; gcloud: u
   if (parsed === undefined) return undefined;
   const flags = parsed.config;
   const config = await loadFleetConfig(String(flags.config));
+  const progress = createProgress(io.out);
   return {
     flags,
     config,
@@ -57,8 +59,11 @@ export async function openFleet<O extends Options & { config: unknown; gcloud: u
       env,
       // A call may wait (creating Redis takes minutes; `wait-until` waits --wait-timeout).
       timeoutMs: Math.max(30 * 60, Number(flags.waitTimeout ?? 0) + 120) * 1000,
+      settleTimeoutMs: Number(flags.settleTimeout ?? 600) * 1000,
+      onRetry: (what, delayMs) =>
+        progress.step(`waiting: ${what}; trying again in ${Math.round(delayMs / 1000)} s`),
     }),
-    progress: createProgress(io.out),
+    progress,
   };
 }
 

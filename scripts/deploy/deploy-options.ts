@@ -55,6 +55,13 @@ const waitOptions = {
   }),
 };
 
+const settleTimeoutOption = option({
+  schema: schemas.int(1, 3600, 600),
+  description:
+    'Seconds a gcloud call waits for Google to settle: an API enabled moments ago (SERVICE_DISABLED), a service account created moments ago',
+  expected: 'an integer from 1 to 3600',
+});
+
 const httpsPortOption = option({
   schema: schemas.port(443),
   description: 'Port the load balancer serves TLS on, where certificates are checked',
@@ -100,8 +107,37 @@ export const deployOptions = {
     kind: 'flag',
   }),
   ...imageOptions,
+  debugAccess: option({
+    schema: z.boolean().default(false),
+    description:
+      'Also open SSH (tcp:22) to the VMs from Identity-Aware Proxy only (35.235.240.0/20), to reach a VM that failed its first boot with `gcloud compute ssh --tunnel-through-iap`; `wsfleet teardown` removes it',
+    expected: 'true or false',
+    kind: 'flag',
+  }),
+  noWaitDns: option({
+    schema: z.boolean().default(false),
+    description:
+      "Start the renewer without waiting until each certificate name resolves to the load balancer's address",
+    expected: 'true or false',
+    kind: 'flag',
+  }),
+  dnsTimeout: option({
+    schema: schemas.int(1, 86_400, 1800),
+    description:
+      'Seconds to wait for the DNS records before the renewer starts (exit 1 after; a new run continues)',
+    expected: 'an integer from 1 to 86400',
+  }),
+  dnsServer: option({
+    schema: z
+      .string()
+      .regex(/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/)
+      .optional(),
+    description: "DNS server (IP[:port]) that must return the address; unset: this machine's resolvers",
+    expected: 'an IPv4 address with an optional :port',
+  }),
   ...waitOptions,
   httpsPort: httpsPortOption,
+  settleTimeout: settleTimeoutOption,
   gcloud: gcloudOption,
 } as const;
 

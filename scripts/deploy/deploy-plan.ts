@@ -3,13 +3,19 @@
  * rules and addresses, accounts before bindings and templates, health checks before groups,
  * groups before the backend service that points at them, the backend service before the
  * forwarding rule that sends traffic to it).
+ *
+ * In phases, in the order the world needs: the APIs first and alone; the foundation ends with the static address,
+ * so its DNS records can be printed first; the app side (Redis takes minutes: time for the
+ * records to spread); and only once the names resolve to the address, the renewer, whose
+ * self-check and order need them.
  */
 
 import { renderUserData } from '../../cloud-init/render.ts';
+import { DeployError } from './errors.ts';
 import type { FleetConfig } from './fleet-config.ts';
 import type { FleetImages } from './images.ts';
 import { type FleetNames, fleetNames, lastSegment, regionalPath } from './names.ts';
-import { ensure, foundationSteps } from './plan-foundation.ts';
+import { ensure, firewallStep, foundationSteps, iapSshRule, servicesStep } from './plan-foundation.ts';
 import { appGroupStep, renewerGroupSteps } from './plan-groups.ts';
 import { type Template, templateOf, type UserDataFiles } from './plan-templates.ts';
 import type { PlanItem, Step } from './steps.ts';
@@ -24,9 +30,34 @@ export interface Facts {
   readonly dryRun: boolean;
 }
 
-/** The health check the app group and the load balancer use: the config's, or the fleet's own. */
+/** The load balancer's health check (readiness, /readyz): the config's, or the fleet's own. */
 export function appHealthCheck(config: FleetConfig, names: FleetNames): string {
   return config.app.healthCheck === undefined ? names.healthCheck.app : lastSegment(config.app.healthCheck);
+}
+
+/**
+ * The app group's autohealing check (liveness, /livez): the config's, or the fleet's own. Not
+ * readiness: a Redis blip makes every VM unready at once, and autohealing would then recreate
+ * them all, while the load balancer only needs to stop sending them clients.
+ */
+export function appLivenessCheck(config: FleetConfig, names: FleetNames): string {
+  return config.app.healthCheck === undefined
+    ? names.healthCheck.appLive
+    : lastSegment(config.app.healthCheck);
+}
+
+/** A regional HTTP health check on port 80 at `path`, its path put right when it differs. */
+function httpCheck(config: FleetConfig, name: string, path: string, why: string, timing: string[]): Step {
+  const r = `--region=${config.region}`;
+  return ensure(
+    `health check ${name} (HTTP ${path} on 80, ${why})`,
+    ['compute', 'health-checks', 'describe', name, r],
+    ['compute', 'health-checks', 'create', 'http', name, r, '--port=80', `--request-path=${path}`, ...timing],
+    (found) =>
+      (found.httpHealthCheck as Json | undefined)?.requestPath === path
+        ? []
+        : [['compute', 'health-checks', 'update', 'http', name, r, `--request-path=${path}`]],
+  );
 }
 
 function healthCheckSteps(config: FleetConfig, names: FleetNames): Step[] {
@@ -40,20 +71,13 @@ function healthCheckSteps(config: FleetConfig, names: FleetNames): Step[] {
   );
   if (config.app.healthCheck !== undefined) return [renewer];
   return [
-    ensure(
-      `health check ${names.healthCheck.app} (HTTP /healthz on 80)`,
-      ['compute', 'health-checks', 'describe', names.healthCheck.app, r],
-      [
-        'compute',
-        'health-checks',
-        'create',
-        'http',
-        names.healthCheck.app,
-        r,
-        '--port=80',
-        '--request-path=/healthz',
-        ...timing,
-      ],
+    httpCheck(config, names.healthCheck.app, '/readyz', 'readiness, for the load balancer', timing),
+    httpCheck(
+      config,
+      names.healthCheck.appLive,
+      '/livez',
+      "liveness, for the app group's autohealing",
+      timing,
     ),
     renewer,
   ];
@@ -81,7 +105,16 @@ export function redisStep(config: FleetConfig, names: FleetNames, facts: Facts):
     ),
     learn(resource) {
       const r = resource as Json | undefined;
-      if (typeof r?.host === 'string') facts.redis = { redisHost: r.host, redisPort: Number(r.port ?? 6379) };
+      if (typeof r?.host === 'string' && (r.state === undefined || r.state === 'READY')) {
+        facts.redis = { redisHost: r.host, redisPort: Number(r.port ?? 6379) };
+        return;
+      }
+      // A create that outlived gcloud's wait (Memorystore often takes 5–15 minutes) leaves the
+      // instance CREATING, without an address: the app's template cannot be made yet.
+      throw new DeployError(
+        'WSFLEET_DEPLOY_PENDING',
+        `Redis instance ${names.redis} is ${String(r?.state ?? 'not ready')} and has no address yet; run \`wsfleet deploy\` again in a few minutes (it continues here)`,
+      );
     },
   };
 }
@@ -173,17 +206,43 @@ function loadBalancerSteps(config: FleetConfig, names: FleetNames): Step[] {
   ];
 }
 
-/** The deploy's steps. `files` receives the rendered user-data the templates carry. */
+export interface DeployPhases {
+  /**
+   * The APIs, alone: the others read ahead while a step runs, and a read of an API before its
+   * enable has finished only fails (SERVICE_DISABLED).
+   */
+  readonly apis: PlanItem[];
+  /** Network, accounts, bucket, firewall rules, addresses. */
+  readonly foundation: PlanItem[];
+  /** Health checks, Redis, the app's template and group, the load balancer. */
+  readonly app: PlanItem[];
+  /** The renewer's template and group: after DNS. */
+  readonly renewer: PlanItem[];
+}
+
+/** The deploy's steps, in order. `files` receives the rendered user-data the templates carry. */
 export function deployPlan(
   config: FleetConfig,
   images: FleetImages,
   facts: Facts,
   files: UserDataFiles,
 ): PlanItem[] {
+  const phases = deployPhases(config, images, facts, files);
+  return [...phases.apis, ...phases.foundation, ...phases.app, ...phases.renewer];
+}
+
+/** The deploy's steps by phase (the file comment). */
+export function deployPhases(
+  config: FleetConfig,
+  images: FleetImages,
+  facts: Facts,
+  files: UserDataFiles,
+  { debugAccess = false }: { debugAccess?: boolean } = {},
+): DeployPhases {
   const names = fleetNames(config);
   const t = templates(config, names, images, facts, files);
   const redis = redisStep(config, names, facts);
-  const healthCheck = appHealthCheck(config, names);
+  const healthCheck = appLivenessCheck(config, names);
   // With a Redis URL in the config the app's template is known now; else once Redis exists.
   const appSteps = (): PlanItem[] => {
     if ('url' in config.redis) {
@@ -199,13 +258,18 @@ export function deployPlan(
       () => appGroupStep(config, names, (template ?? t.app()).name, healthCheck),
     ];
   };
-  return [
-    ...foundationSteps(config, names),
-    ...healthCheckSteps(config, names),
-    ...(redis === undefined ? [] : [redis]),
-    t.renewer.step,
-    ...renewerGroupSteps(config, names, t.renewer.name, names.healthCheck.renewer),
-    ...appSteps(),
-    ...loadBalancerSteps(config, names),
-  ];
+  return {
+    apis: [servicesStep(config)],
+    foundation: [
+      ...foundationSteps(config, names),
+      ...(debugAccess ? [firewallStep(iapSshRule(names), names)] : []),
+    ],
+    app: [
+      ...healthCheckSteps(config, names),
+      ...(redis === undefined ? [] : [redis]),
+      ...appSteps(),
+      ...loadBalancerSteps(config, names),
+    ],
+    renewer: [t.renewer.step, ...renewerGroupSteps(config, names, t.renewer.name, names.healthCheck.renewer)],
+  };
 }

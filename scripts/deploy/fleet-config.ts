@@ -1,13 +1,8 @@
 /**
- * The fleet config: one file (`wsfleet.yaml`, or `.json`) that says what to deploy where. Parsed
- * once with zod into a frozen object, defaults in the schema; every problem of the file and of
- * the checks gcloud does not make (checks.ts) is reported at once, before anything is called.
+ * The fleet config: one file (`wsfleet.yaml`, or `.json`) that says what to deploy where. Its
+ * schema, with the defaults; reading and checking the file is fleet-file.ts.
  */
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { configProblems } from './checks.ts';
-import { FleetConfigError } from './errors.ts';
 
 const gceName = (max: number) =>
   z
@@ -54,7 +49,10 @@ const rolloutSchema = z
 export const fleetSchema = z
   .object({
     /** Prefix of every resource name; short enough for `<name>-renewer-<hash>` to fit 63. */
-    name: gceName(20).default('wsfleet'),
+    // At least 2: the app's service account id, `<name>-app`, must have 6 to 30 characters.
+    name: gceName(20)
+      .min(2, 'must have at least 2 characters (the account id <name>-app needs 6)')
+      .default('wsfleet'),
     project: z
       .string()
       .regex(
@@ -151,48 +149,3 @@ export const fleetSchema = z
   .strict();
 
 export type FleetConfig = z.output<typeof fleetSchema>;
-
-function where(path: readonly PropertyKey[]): string {
-  return path.length === 0 ? 'the file' : `\`${path.map(String).join('.')}\``;
-}
-
-/** The problems of an already-parsed document, schema first, then the cross checks. */
-export function validateFleet(document: unknown): { config?: FleetConfig; problems: string[] } {
-  const result = fleetSchema.safeParse(document);
-  if (!result.success) {
-    return { problems: result.error.issues.map((issue) => `${where(issue.path)}: ${issue.message}`) };
-  }
-  const problems = configProblems(result.data);
-  return problems.length > 0 ? { problems } : { config: result.data, problems };
-}
-
-/** Parses YAML or JSON text (JSON is YAML, but its errors read better from JSON.parse). */
-export function parseFleetText(text: string, file: string): unknown {
-  if (file.endsWith('.json')) return JSON.parse(text) as unknown;
-  return parseYaml(text, { prettyErrors: true, uniqueKeys: true }) as unknown;
-}
-
-/** Reads and checks the fleet config; throws FleetConfigError listing every problem. */
-export async function loadFleetConfig(file: string): Promise<FleetConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    throw new FleetConfigError([
-      code === 'ENOENT'
-        ? `${file}: no such file (write one with \`wsfleet init\`, or name it with --config)`
-        : `${file}: cannot be read (${String(code ?? err)})`,
-    ]);
-  }
-  let document: unknown;
-  try {
-    document = parseFleetText(text, file);
-  } catch (err) {
-    const why = err instanceof YAMLParseError || err instanceof SyntaxError ? err.message : String(err);
-    throw new FleetConfigError([`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${why}`]);
-  }
-  const { config, problems } = validateFleet(document ?? {});
-  if (config === undefined) throw new FleetConfigError(problems.map((p) => `${file}: ${p}`));
-  return Object.freeze(config);
-}

@@ -2,6 +2,12 @@
  * Running gcloud: one place that spawns it, always with the project, JSON output and no prompts,
  * each call bounded in time. gcloud's stderr is read into a clear error with a stable code; a
  * `describe` that finds nothing answers undefined instead of failing.
+ *
+ * Google Cloud is eventually consistent, and a first deploy meets it: an API enabled a moment ago
+ * still answers 403 SERVICE_DISABLED for a while ("wait a few minutes for the action to
+ * propagate"), and a service account created a moment ago is unknown to a bucket's IAM policy
+ * (400 "Service account … does not exist."). Both are retried on SETTLE_DELAYS_MS for up to the
+ * settle timeout, with a line each time; an API still disabled then has its own code.
  */
 import { execa } from 'execa';
 import { DeployError } from './errors.ts';
@@ -16,6 +22,9 @@ export interface GcloudOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Limit of one call; creating a Redis instance takes minutes, so it is generous. */
   readonly timeoutMs?: number;
+  /** How long a call waits for Google to settle (SETTLE_DELAYS_MS); default 10 minutes. */
+  readonly settleTimeoutMs?: number;
+  readonly onRetry?: RetryNotice;
 }
 
 export interface Gcloud {
@@ -34,7 +43,17 @@ export interface GcloudProblem {
   readonly message: string;
   readonly notFound: boolean;
   readonly denied: boolean;
+  /** The API this call needs is disabled (or its enabling has not propagated yet). */
+  readonly serviceDisabled?: string;
+  /** A service account this call names is not known to IAM yet (or no longer). */
+  readonly unknownAccount?: string;
 }
+
+/** Pauses between attempts while Google settles; the last one repeats until the settle timeout. */
+export const SETTLE_DELAYS_MS = [2_000, 4_000, 8_000, 15_000] as const;
+
+/** Told before each retry: what is awaited and how long until the next attempt. */
+export type RetryNotice = (what: string, delayMs: number) => void;
 
 const NOT_FOUND = /was not found|\bNOT_FOUND\b|not found: 404|HTTPError 404/;
 const DENIED =
@@ -49,7 +68,22 @@ export function parseGcloudError(stderr: string): GcloudProblem {
     .join('\n')
     .replace(/^ERROR: /, '')
     .trim();
-  return { message, notFound: NOT_FOUND.test(message), denied: DENIED.test(message) };
+  const disabled =
+    /\bSERVICE_DISABLED\b|has not been used in project \S+ before or it is disabled|accessNotConfigured/.test(
+      message,
+    )
+      ? (/apis\/api\/([a-z0-9.-]+)\/overview/.exec(message)?.[1] ??
+        /service: ([a-z0-9.-]+\.googleapis\.com)/.exec(message)?.[1] ??
+        'an API')
+      : undefined;
+  const account = /Service account (\S+@\S+\.iam\.gserviceaccount\.com) does not exist/.exec(message)?.[1];
+  return {
+    message,
+    notFound: disabled === undefined && account === undefined && NOT_FOUND.test(message),
+    denied: disabled === undefined && DENIED.test(message),
+    ...(disabled === undefined ? {} : { serviceDisabled: disabled }),
+    ...(account === undefined ? {} : { unknownAccount: account }),
+  };
 }
 
 /** A command line as a shell would take it back: each word quoted only when it needs to be. */
@@ -76,7 +110,14 @@ export function jsonOutput(stdout: string): unknown {
   return out;
 }
 
-export function createGcloud({ gcloud, project, env, timeoutMs = 30 * 60_000 }: GcloudOptions): Gcloud {
+export function createGcloud({
+  gcloud,
+  project,
+  env,
+  timeoutMs = 30 * 60_000,
+  settleTimeoutMs = 10 * 60_000,
+  onRetry = () => {},
+}: GcloudOptions): Gcloud {
   const command = (args: Argv): string[] => [
     gcloud,
     ...args,
@@ -114,6 +155,8 @@ export function createGcloud({ gcloud, project, env, timeoutMs = 30 * 60_000 }: 
     if (result.exitCode !== 0) {
       const problem = parseGcloudError(result.stderr);
       if (describing && problem.notFound) return undefined;
+      if (problem.serviceDisabled !== undefined || problem.unknownAccount !== undefined)
+        throw new Unsettled(problem, line);
       throw new DeployError(
         problem.denied ? 'WSFLEET_GCLOUD_DENIED' : 'WSFLEET_GCLOUD_FAILED',
         `${problem.message || `gcloud exited with ${result.exitCode}`}\n  command: ${line}${
@@ -126,10 +169,56 @@ export function createGcloud({ gcloud, project, env, timeoutMs = 30 * 60_000 }: 
     return jsonOutput(result.stdout);
   }
 
+  /** exec, again while Google settles (the file comment). */
+  async function settled(args: Argv, describing: boolean): Promise<unknown> {
+    const deadline = Date.now() + settleTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await exec(args, describing);
+      } catch (err) {
+        if (!(err instanceof Unsettled)) throw err;
+        const delay = SETTLE_DELAYS_MS[Math.min(attempt, SETTLE_DELAYS_MS.length - 1)] as number;
+        if (Date.now() + delay > deadline) throw err.final(Math.round(settleTimeoutMs / 1000));
+        onRetry(err.what(), delay);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
   return {
     project,
     command,
-    run: (args) => exec(args, false),
-    describe: (args) => exec(args, true),
+    run: (args) => settled(args, false),
+    describe: (args) => settled(args, true),
   };
+}
+
+/** A failure that goes away once Google has settled. */
+class Unsettled extends Error {
+  constructor(
+    readonly problem: GcloudProblem,
+    readonly line: string,
+  ) {
+    super(problem.message);
+  }
+
+  what(): string {
+    const { serviceDisabled, unknownAccount } = this.problem;
+    return serviceDisabled !== undefined
+      ? `SERVICE_DISABLED: ${serviceDisabled} is not enabled yet (enabling takes a few minutes to propagate)`
+      : `the service account ${unknownAccount} is not known to IAM yet (new accounts take a while to propagate)`;
+  }
+
+  final(seconds: number): DeployError {
+    const { serviceDisabled, message } = this.problem;
+    if (serviceDisabled !== undefined)
+      return new DeployError(
+        'WSFLEET_GCLOUD_SERVICE_DISABLED',
+        `${message}\n  command: ${this.line}\n  (still disabled after ${seconds} s: enable it with \`gcloud services enable ${serviceDisabled} --project=…\` or in the console, wait a few minutes, and run the command again; it continues)`,
+      );
+    return new DeployError(
+      'WSFLEET_GCLOUD_FAILED',
+      `${message}\n  command: ${this.line}\n  (still unknown after ${seconds} s; run the command again, it continues)`,
+    );
+  }
 }

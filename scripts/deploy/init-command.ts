@@ -6,7 +6,7 @@ import { EXIT } from '../../daemons/shared/errors.ts';
 import { type Io, processIo } from './command-io.ts';
 import { initOptions } from './deploy-options.ts';
 import { FleetConfigError } from './errors.ts';
-import { parseFleetText, validateFleet } from './fleet-config.ts';
+import { parseFleetText, validateFleet } from './fleet-file.ts';
 
 const USAGE =
   'wsfleet init [--config wsfleet.yaml] [--project ID] [--region REGION] [--domain NAME] [--email ADDRESS]';

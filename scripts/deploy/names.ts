@@ -12,10 +12,17 @@ export interface FleetNames {
   readonly serviceAccountEmail: { readonly app: string; readonly renewer: string };
   /** Network tags the firewall rules target. */
   readonly tag: { readonly app: string; readonly renewer: string };
-  readonly firewall: { readonly web: string; readonly challenges: string; readonly healthChecks: string };
+  readonly firewall: {
+    readonly web: string;
+    readonly challenges: string;
+    readonly healthChecks: string;
+    /** Only with `deploy --debug-access`. */
+    readonly iapSsh: string;
+  };
   readonly appAddress: string;
   readonly renewerAddress: string;
-  readonly healthCheck: { readonly app: string; readonly renewer: string };
+  /** app: readiness, for the load balancer; appLive: liveness, for the app group's autohealing. */
+  readonly healthCheck: { readonly app: string; readonly appLive: string; readonly renewer: string };
   readonly redis: string;
   /** Instance templates are `<prefix><hash>`: a new image or user-data gives a new template. */
   readonly templatePrefix: { readonly app: string; readonly renewer: string };
@@ -40,10 +47,11 @@ export function fleetNames(config: Pick<FleetConfig, 'name' | 'project' | 'regio
       web: `${n}-allow-web`,
       challenges: `${n}-allow-challenges`,
       healthChecks: `${n}-allow-health-checks`,
+      iapSsh: `${n}-allow-iap-ssh`,
     },
     appAddress: `${n}-app`,
     renewerAddress: `${n}-renewer`,
-    healthCheck: { app: `${n}-app-http`, renewer: `${n}-renewer-tcp` },
+    healthCheck: { app: `${n}-app-http`, appLive: `${n}-app-live`, renewer: `${n}-renewer-tcp` },
     redis: `${n}-redis`,
     templatePrefix: { app: `${n}-app-`, renewer: `${n}-renewer-` },
     group: { app: `${n}-app`, renewer: `${n}-renewer` },

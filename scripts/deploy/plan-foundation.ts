@@ -4,7 +4,7 @@
  * those accounts on that bucket only, the firewall rules, and the reserved addresses.
  */
 
-import { renewerAddressOf } from './checks.ts';
+import { renewerAddressOf } from './addresses.ts';
 import type { FleetConfig } from './fleet-config.ts';
 import type { Argv } from './gcloud.ts';
 import type { FleetNames } from './names.ts';
@@ -38,7 +38,8 @@ export function requiredServices(config: FleetConfig): string[] {
   ];
 }
 
-function servicesStep(config: FleetConfig): Step {
+/** Enables the APIs: run on its own, before any other step reads an API (deploy-plan.ts). */
+export function servicesStep(config: FleetConfig): Step {
   const wanted = requiredServices(config);
   return {
     title: `APIs ${wanted.map((s) => s.split('.')[0]).join(', ')}`,
@@ -89,6 +90,22 @@ export function firewallRules(names: FleetNames): FirewallRule[] {
   ];
 }
 
+/** Where Identity-Aware Proxy's TCP forwarding connects from (Google's documented range). */
+export const IAP_RANGE = '35.235.240.0/20';
+
+/**
+ * SSH from IAP only, for a VM that failed its first boot: `gcloud compute ssh VM
+ * --tunnel-through-iap` (OS Login decides who). Made only with `deploy --debug-access`.
+ */
+export function iapSshRule(names: FleetNames): FirewallRule {
+  return {
+    name: names.firewall.iapSsh,
+    allow: ['tcp:22'],
+    sourceRanges: [IAP_RANGE],
+    targetTags: [names.tag.app, names.tag.renewer],
+  };
+}
+
 function ruleFlags(rule: FirewallRule): string[] {
   return [
     `--rules=${rule.allow.join(',')}`,
@@ -101,7 +118,7 @@ function ruleFlags(rule: FirewallRule): string[] {
 const sorted = (values: unknown): string =>
   Array.isArray(values) ? values.map(String).sort().join(',') : '';
 
-function firewallStep(rule: FirewallRule, names: FleetNames): Step {
+export function firewallStep(rule: FirewallRule, names: FleetNames): Step {
   return ensure(
     `firewall rule ${rule.name} (${rule.allow.join(',')})`,
     ['compute', 'firewall-rules', 'describe', rule.name],
@@ -241,7 +258,6 @@ export function foundationSteps(config: FleetConfig, names: FleetNames): Step[] 
       ],
     );
   return [
-    servicesStep(config),
     ensure(
       `VPC network ${names.network}`,
       ['compute', 'networks', 'describe', names.network],

@@ -66,7 +66,42 @@ async function groupLines(
       `    ${name}  ${state}${healthState === undefined ? '' : `  ${healthState}`}  ${vmTemplate} (${await imageOf(gcloud, vmTemplate, images)})`,
     );
   }
+  lines.push(
+    ...errorLines(
+      await gcloud.run(groupCommand(['list-errors'], group)),
+      instances.length,
+      Number(found.targetSize),
+    ),
+  );
   return ok;
+}
+
+/** How many of a group's errors `status` shows, newest first. */
+const ERRORS_SHOWN = 3;
+
+/**
+ * The group's recent errors (`list-errors`): the only place that says why a group has no VMs,
+ * for example an organization policy that refuses them (CONDITION_NOT_MET).
+ */
+export function errorLines(listed: unknown, running: number, target: number): string[] {
+  const errors = (Array.isArray(listed) ? (listed as Json[]) : [])
+    .map((e) => {
+      const details = (e.instanceActionDetails ?? {}) as Json;
+      const error = (e.error ?? {}) as Json;
+      return {
+        at: String(e.timestamp ?? ''),
+        text: `${String(details.action ?? '')} ${lastSegment(details.instance)}: ${String(error.code ?? 'ERROR')}: ${String(error.message ?? '')}`,
+      };
+    })
+    .sort((a, b) => b.at.localeCompare(a.at));
+  if (errors.length === 0) return [];
+  const lines = [`    errors (${errors.length}, newest first):`];
+  for (const e of errors.slice(0, ERRORS_SHOWN)) lines.push(`      ${e.at} ${e.text}`);
+  if (running < target)
+    lines.push(
+      '    the group cannot make its VMs: fix what the errors name (an organization policy: `gcloud resource-manager org-policies list --project=…`), the group retries by itself',
+    );
+  return lines;
 }
 
 export async function status(

@@ -30,6 +30,12 @@ export type PlanItem = Step | (() => Step);
 
 export type Mode = 'apply' | 'remove';
 
+/** Where a run of steps stands in a longer run (a deploy's phases): steps before it, and all. */
+export interface Numbering {
+  readonly before: number;
+  readonly total: number;
+}
+
 export interface Summary {
   readonly changed: number;
   readonly unchanged: number;
@@ -108,7 +114,12 @@ export async function applySteps(
   items: readonly PlanItem[],
   gcloud: Gcloud,
   progress: Progress,
-  { mode = 'apply', readAhead = 2, window = 4 }: { mode?: Mode; readAhead?: number; window?: number } = {},
+  {
+    mode = 'apply',
+    readAhead = 2,
+    window = 4,
+    numbering = { before: 0, total: items.length },
+  }: { mode?: Mode; readAhead?: number; window?: number; numbering?: Numbering } = {},
 ): Promise<Summary> {
   const reads = pool(
     items.map((item) =>
@@ -124,7 +135,7 @@ export async function applySteps(
       const ahead = reads.get(i);
       const found = typeof item === 'function' ? await gcloud.describe(step.describe) : await ahead;
       const commands = step.plan(found).map(guard);
-      const label = `(${i + 1}/${items.length}) ${step.title}`;
+      const label = `(${numbering.before + i + 1}/${numbering.total}) ${step.title}`;
       if (commands.length === 0) {
         progress.step(`${label}: ${mode === 'apply' ? 'up to date' : 'not there'}`);
         step.learn?.(single(found));
@@ -150,11 +161,17 @@ export async function applySteps(
 }
 
 /** The plan as the exact gcloud commands a run on an empty project makes, one per line. */
-export function planText(items: readonly PlanItem[], gcloud: Gcloud): string {
+export function planText(
+  items: readonly PlanItem[],
+  gcloud: Gcloud,
+  numbering: Numbering = { before: 0, total: items.length },
+): string {
   const lines: string[] = [];
   for (const [i, item] of items.entries()) {
     const step = typeof item === 'function' ? item() : item;
-    lines.push(`# (${i + 1}/${items.length}) ${step.title}; skipped when this finds it:`);
+    lines.push(
+      `# (${numbering.before + i + 1}/${numbering.total}) ${step.title}; skipped when this finds it:`,
+    );
     lines.push(`#   ${shellQuote(gcloud.command(step.describe))}`);
     for (const args of step.plan(undefined).map(guard)) lines.push(shellQuote(gcloud.command(args)));
   }

@@ -14,7 +14,7 @@ import { DeployError } from './errors.ts';
 import type { FleetConfig } from './fleet-config.ts';
 import type { Argv } from './gcloud.ts';
 import type { FleetNames } from './names.ts';
-import { BUCKET_ROLES, bucketBindingStep, firewallRules } from './plan-foundation.ts';
+import { BUCKET_ROLES, bucketBindingStep, firewallRules, iapSshRule } from './plan-foundation.ts';
 import { type GroupRef, groupCommand, groupRefs } from './plan-groups.ts';
 import { applySteps, type Step } from './steps.ts';
 
@@ -56,15 +56,28 @@ export function teardownPlan(config: FleetConfig, names: FleetNames, deleteData:
     group(groups.renewer),
     {
       title: `instance templates ${prefixes.map((p) => `${p}*`).join(', ')}`,
-      describe: ['compute', 'instance-templates', 'list', `--filter=name ~ "^${config.name}-(app|renewer)-"`],
+      // Exactly <name>-<role>-<10 hex digits>: a fleet named `<name>-app` has templates that
+      // start with `<name>-app-` too, and they are not this fleet's.
+      describe: [
+        'compute',
+        'instance-templates',
+        'list',
+        `--filter=name ~ "^${config.name}-(app|renewer)-[0-9a-f]{10}$"`,
+      ],
       plan(found) {
         const listed = Array.isArray(found) ? (found as Json[]) : [];
-        const doomed = listed.map((t) => String(t.name)).filter((n) => prefixes.some((p) => n.startsWith(p)));
+        const ours = new RegExp(`^${config.name}-(app|renewer)-[0-9a-f]{10}$`);
+        const doomed = listed.map((t) => String(t.name)).filter((n) => ours.test(n));
         // One per command: gcloud sends several names as one HTTP batch request.
         return doomed.sort().map((name) => ['compute', 'instance-templates', 'delete', name]);
       },
     },
-    ...(config.app.healthCheck === undefined ? [compute('health-checks', names.healthCheck.app, r)] : []),
+    ...(config.app.healthCheck === undefined
+      ? [
+          compute('health-checks', names.healthCheck.app, r),
+          compute('health-checks', names.healthCheck.appLive, r),
+        ]
+      : []),
     compute('health-checks', names.healthCheck.renewer, r),
     ...('create' in config.redis
       ? [
@@ -77,7 +90,7 @@ export function teardownPlan(config: FleetConfig, names: FleetNames, deleteData:
       : []),
     compute('addresses', names.appAddress, r),
     compute('addresses', names.renewerAddress, r),
-    ...firewallRules(names).map((rule) => compute('firewall-rules', rule.name)),
+    ...[...firewallRules(names), iapSshRule(names)].map((rule) => compute('firewall-rules', rule.name)),
     ...(deleteData
       ? [
           removal(

@@ -4,7 +4,7 @@
  * forward ACME challenges to the renewer's reserved address and fan out over the fleet's Redis.
  */
 import { type AppValues, type RenewerValues, renderUserData } from '../../cloud-init/render.ts';
-import { renewerAddressOf } from './checks.ts';
+import { renewerAddressOf } from './addresses.ts';
 import type { FleetConfig } from './fleet-config.ts';
 
 /** What is known only once the Redis instance exists (its address). */

@@ -41,6 +41,12 @@ export const upOptions = {
       'The lab network, a /24 inside the lab namespace (never on the host): .1 services, .2 the load balancer, .10 the renewer, .11… app VMs',
     expected: 'the first three parts of a 10.x.y.0/24 network, such as 10.213.0',
   }),
+  trust: option({
+    schema: z.enum(['as-deployed', 'extra-roots']).default('as-deployed'),
+    description:
+      "How cert-sync trusts Pebble's certificates. as-deployed: exactly as a deploy with the staging directory (`--staging`, no extra roots), Pebble's root standing in for Let's Encrypt's staging roots in the file wsfleet ships; extra-roots: Pebble's root through `--extra-roots`",
+    expected: 'as-deployed or extra-roots',
+  }),
   pollInterval: option({
     schema: schemas.int(1, 3600, 5),
     description: "Seconds between cert-sync's polls of the store on the app VMs",

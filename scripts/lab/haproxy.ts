@@ -44,7 +44,7 @@ export interface LbSettings {
   readonly ports: readonly LbPort[];
   /** HTTP health check port on each backend (80). */
   readonly healthPort: number;
-  /** Health check path ('/healthz'); 200 means healthy. */
+  /** Health check path ('/readyz'); 200 means healthy. */
   readonly healthPath: string;
   /** Between two checks of a backend (e.g. 1000). */
   readonly healthIntervalMs: number;

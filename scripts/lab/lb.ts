@@ -25,7 +25,8 @@ function settings(plan: LabPlan, dir: string, backends: readonly LbBackend[]): L
     vip: plan.vip,
     ports: [80, 443],
     healthPort: 80,
-    healthPath: '/healthz',
+    // Readiness, as the deploy's load balancer checks (liveness is for autohealing).
+    healthPath: '/readyz',
     healthIntervalMs: 1_000,
     backends,
     adminSocket: adminSocket(dir),

@@ -29,6 +29,8 @@ export interface MachineSpec {
   readonly netns?: string;
   /** A folder for the seed and the console log. */
   readonly dir: string;
+  /** Host files put read-only over files of the image: `host:machine`. */
+  readonly bindsReadOnly?: readonly string[];
 }
 
 export interface Machine {
@@ -119,6 +121,7 @@ export async function bootMachine(spec: MachineSpec): Promise<Machine> {
       spec.netns === undefined ? '--private-network' : `--network-namespace-path=/run/netns/${spec.netns}`,
       `--bind-ro=${seed}:/var/lib/cloud/seed/nocloud`,
       `--bind-ro=${network}:/etc/cloud/cloud.cfg.d/99-lab-network.cfg`,
+      ...(spec.bindsReadOnly ?? []).map((bind) => `--bind-ro=${bind}`),
       '-D',
       spec.rootfs,
       '-b',

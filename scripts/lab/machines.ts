@@ -9,6 +9,9 @@ import { createMachineNetwork, deleteMachineNetwork } from './net.ts';
 import type { LabPlan } from './plan.ts';
 import type { LabState, MachineState } from './state.ts';
 
+/** Where install.sh puts Let's Encrypt's staging roots in the image, beside the bundle. */
+export const IMAGE_STAGING_ROOTS = '/opt/wsfleet/letsencrypt-staging-roots.pem';
+
 export interface BootedVm {
   readonly state: MachineState;
   readonly machine: Machine;
@@ -38,6 +41,12 @@ async function bootVm(
   const netns = await createMachineNetwork(plan, name, address);
   const machineDir = join(dir, 'machines', name);
   await rm(machineDir, { recursive: true, force: true });
+  // As deployed, the one thing changed in the image: Pebble's root in place of Let's Encrypt's
+  // staging roots, which cert-sync trusts with --staging (daemons/cert-sync/trust.ts).
+  const bindsReadOnly =
+    role === 'app' && state.trust === 'as-deployed'
+      ? [`${join(dir, 'root.pem')}:${IMAGE_STAGING_ROOTS}`]
+      : [];
   const instanceId = `${name}-${randomUUID()}`;
   const machine = await bootMachine({
     name,
@@ -47,6 +56,7 @@ async function bootVm(
     instanceId,
     netns,
     dir: machineDir,
+    bindsReadOnly,
   });
   log(`${name} (${role}, ${address}) is booting: ${image.image}`);
   return {

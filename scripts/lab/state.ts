@@ -10,6 +10,8 @@ import { LabError } from './errors.ts';
 
 export const STATE_FORMAT = 'wsfleet.lab/1';
 
+export type LabTrust = 'as-deployed' | 'extra-roots';
+
 export interface ServiceState {
   readonly pid: number;
   readonly argv: readonly string[];
@@ -39,6 +41,12 @@ export interface LabState {
   readonly machines: readonly MachineState[];
   /** Rootfs of the images in use, by role. */
   readonly images: Partial<Record<'app' | 'renewer', { image: string; rootfs: string }>>;
+  /**
+   * How the app VMs trust Pebble's root: `as-deployed` (the staging roots file of the image
+   * replaced by it, cert-sync run with `--staging` as a deploy runs it) or `extra-roots`.
+   * Unset (a lab from before the choice): extra-roots.
+   */
+  readonly trust?: LabTrust;
   /** Root of the certificates Pebble issues (PEM): what clients of the lab trust. */
   readonly rootPem?: string;
   /** CA of Pebble's own HTTPS API (PEM). */

@@ -14,7 +14,7 @@ import { startLoadBalancer, waitBackendsUp } from './lb.ts';
 import { bootAppVm, bootRenewerVm } from './machines.ts';
 import { type LabPlan, labPlan, PORTS } from './plan.ts';
 import { serviceCommands, startService, waitListening } from './services.ts';
-import { type LabState, labDir, requireState, writeState } from './state.ts';
+import { type LabState, type LabTrust, labDir, requireState, writeState } from './state.ts';
 import { createTestTls } from './tls.ts';
 
 export interface InsideOptions {
@@ -22,6 +22,8 @@ export interface InsideOptions {
   readonly stateDir: string;
   readonly apps: number;
   readonly pollInterval: number;
+  /** How cert-sync trusts Pebble's root (config.ts, --trust). */
+  readonly trust: LabTrust;
   readonly timeoutMs: number;
   readonly bundle: string;
   /** When `up` started (the images included), for the summary. */
@@ -152,12 +154,15 @@ export async function upInside(o: InsideOptions): Promise<LabState> {
     gcsEndpoint,
     renewer: `${plan.renewerAddress}:80`,
     redisUrl: `redis://${plan.services}:${PORTS.redis}`,
-    extraRootsPem: pebble.rootPem,
+    // As deployed: cert-sync gets what a staging deploy gives it, and nothing else; Pebble's root
+    // takes the place of the staging roots the image ships (machines.ts).
+    ...(o.trust === 'as-deployed' ? { staging: true } : { extraRootsPem: pebble.rootPem }),
     pollInterval: o.pollInterval,
   };
   await save({
     ...state,
     services,
+    trust: o.trust,
     rootPem: pebble.rootPem,
     pebbleCaPem: pebble.caPem,
     store,
@@ -167,7 +172,7 @@ export async function upInside(o: InsideOptions): Promise<LabState> {
 
   const apps = Array.from({ length: o.apps }, (_, i) => i + 1);
   o.step(
-    `starting the load balancer on ${plan.vip}:80 and :443 (client-IP affinity, health checks on /healthz)`,
+    `starting the load balancer on ${plan.vip}:80 and :443 (client-IP affinity, health checks on /readyz)`,
   );
   services.lb = await startLoadBalancer(
     plan,

@@ -3,6 +3,7 @@
  * goals with met / not met. Medians, because the machine is shared and single runs vary.
  */
 import { fixed, int, kb, ratio, table } from './format.ts';
+import type { Goal, GoalStatus } from './goal.ts';
 import type { Results } from './report.ts';
 import { rotationGoal } from './rotation-report.ts';
 import type { ThroughputResult } from './throughput-scenario.ts';
@@ -14,14 +15,6 @@ export const GOALS = {
   throughputRatioToPeer: 3,
   crossNodeP99Ms: 10,
 } as const;
-
-export type GoalStatus = 'met' | 'not met' | 'not measured';
-
-export interface Goal {
-  readonly goal: string;
-  readonly measured: string;
-  readonly status: GoalStatus;
-}
 
 export interface SystemSummary {
   readonly system: string;

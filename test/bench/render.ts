@@ -1,6 +1,7 @@
 /** The printed report, in reading order: details first, then the medians, the goals and failures. */
 import type { BenchConfig } from './config.ts';
-import type { Goal, SystemSummary } from './goals.ts';
+import type { Goal } from './goal.ts';
+import type { SystemSummary } from './goals.ts';
 import { goalsTable, summaryTable } from './goals.ts';
 import {
   healthTable,

@@ -1,6 +1,6 @@
 /** The rotation run in the report: its table, and its goal for wsfleet. */
 import { fixed, int, table } from './format.ts';
-import type { Goal } from './goals.ts';
+import type { Goal } from './goal.ts';
 import type { NginxWorkers, RotationResult } from './rotation-scenario.ts';
 
 /** The stated goal: a rotation under at least this many open WebSockets drops none of them. */

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Broker } from '../../daemons/app/broker.ts';
 import { type AppConfig, appOptions } from '../../daemons/app/config.ts';
-import { type App, createApp } from '../../daemons/app/server.ts';
+import { type App, type AppDeps, createApp } from '../../daemons/app/server.ts';
 import { parseConfig } from '../../daemons/shared/config.ts';
 import { captureLogs, type LogLine } from './logs.ts';
 import { waitFor } from './wait.ts';
@@ -24,10 +24,14 @@ export interface InProcessApp {
   close(): Promise<void>;
 }
 
-export async function startApp(argv: string[] = [], broker?: Broker): Promise<InProcessApp> {
+export async function startApp(
+  argv: string[] = [],
+  broker?: Broker,
+  deps: Omit<AppDeps, 'log' | 'broker'> = {},
+): Promise<InProcessApp> {
   const { config } = parseConfig(appOptions, ['--port', '0', '--node-name', 'test-node', ...argv], {});
   const { log, logs } = captureLogs('wsfleet-app');
-  const app = createApp(config, broker === undefined ? { log } : { log, broker });
+  const app = createApp(config, broker === undefined ? { ...deps, log } : { ...deps, log, broker });
   const address = await app.start();
   return {
     app,

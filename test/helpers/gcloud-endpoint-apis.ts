@@ -4,7 +4,7 @@
  * projects, Memorystore Redis v1 instances (long-running operations, done at once) and Service
  * Usage v1 (enabled services).
  */
-import type { RecordedRequest } from './gcloud-endpoint.ts';
+import { checkPolicyMembers, recordAccount, recordEnabled } from './gcloud-endpoint-consistency.ts';
 import {
   ApiError,
   type EndpointState,
@@ -13,6 +13,7 @@ import {
   type Json,
   listUnder,
   nextId,
+  type RecordedRequest,
 } from './gcloud-endpoint-model.ts';
 
 function storage(state: EndpointState, request: RecordedRequest, body: Json): Json {
@@ -55,6 +56,7 @@ function storage(state: EndpointState, request: RecordedRequest, body: Json): Js
   if (parts[4] === 'iam') {
     const policy = existing(state, `${path}/iam`);
     if (request.method === 'PUT') {
+      checkPolicyMembers(state.consistency, body.bindings);
       const next = {
         ...policy,
         bindings: body.bindings ?? [],
@@ -104,6 +106,7 @@ function iam(state: EndpointState, request: RecordedRequest, body: Json): Json {
       ...serviceAccount,
     };
     state.resources.set(path, resource);
+    recordAccount(state.consistency, email);
     return resource;
   }
   // gcloud names an account as projects/-/serviceAccounts/EMAIL too.
@@ -168,6 +171,7 @@ function serviceUsage(state: EndpointState, request: RecordedRequest, body: Json
   const enabled = (state.resources.get(`/serviceusage/v1/projects/${project}`)?.enabled ?? []) as string[];
   if (request.method === 'POST' && request.path.endsWith(':batchEnable')) {
     const ids = Array.isArray(body.serviceIds) ? body.serviceIds.map(String) : [];
+    recordEnabled(state.consistency, ids);
     state.resources.set(`/serviceusage/v1/projects/${project}`, {
       enabled: [...new Set([...enabled, ...ids])],
     });

@@ -6,7 +6,6 @@
  * running instances of its template when created, and a patch of its versions moves them all
  * to the new template at once (a rollout that finished).
  */
-import type { RecordedRequest } from './gcloud-endpoint.ts';
 import {
   ApiError,
   type EndpointState,
@@ -16,6 +15,7 @@ import {
   listUnder,
   nextId,
   notFound,
+  type RecordedRequest,
 } from './gcloud-endpoint-model.ts';
 
 const GROUPS = new Set(['instanceGroupManagers', 'regionInstanceGroupManagers']);
@@ -112,6 +112,27 @@ function templateOf(group: Json): unknown {
 function addInstance(state: EndpointState, group: Json, zoneUrl: string, name: string, ip?: string): void {
   const zonePath = pathOf(state, zoneUrl);
   const instancePath = `${zonePath}/instances/${name}`;
+  if (state.orgPolicyRefusal !== undefined) {
+    // The group takes the request and fails each creation; only listErrors tells why.
+    const errors = Array.isArray(group._errors) ? (group._errors as Json[]) : [];
+    group._errors = [
+      ...errors,
+      {
+        timestamp: new Date().toISOString(),
+        instanceActionDetails: {
+          action: 'CREATING',
+          instance: link(state, instancePath),
+          version: { instanceTemplate: templateOf(group) },
+        },
+        error: {
+          code: 'CONDITION_NOT_MET',
+          message:
+            `Constraint ${state.orgPolicyRefusal} violated for project ${instancePath.split('/')[4] ?? ''}. ${state.orgPolicyRefusal === 'constraints/compute.vmExternalIpAccess' ? `Add instance ${instancePath.replace('/compute/v1/', '')} to the constraint to use external IP with it.` : ''}`.trim(),
+        },
+      },
+    ];
+    return;
+  }
   const instance: Json = {
     kind: 'compute#instance',
     id: nextId(state),
@@ -198,6 +219,8 @@ function action(state: EndpointState, p: Parsed, path: string, body: Json): Json
   switch (p.action) {
     case 'listManagedInstances':
       return { managedInstances: managedInstances(resource) };
+    case 'listErrors':
+      return { items: Array.isArray(resource._errors) ? resource._errors : [] };
     case 'listPerInstanceConfigs':
       return { items: Array.isArray(resource._configs) ? resource._configs : [] };
     case 'createInstances': {

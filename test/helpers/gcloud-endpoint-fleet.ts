@@ -13,7 +13,12 @@ import { createServer, type Server } from 'node:tls';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import type { Io } from '../../scripts/deploy/command-io.ts';
-import { type GcloudEndpoint, type RecordedRequest, startGcloudEndpoint } from './gcloud-endpoint.ts';
+import {
+  type EndpointOptions,
+  type GcloudEndpoint,
+  type RecordedRequest,
+  startGcloudEndpoint,
+} from './gcloud-endpoint.ts';
 
 export const PROJECT = 'proj-test';
 /** Path prefixes as `mutations()` shortens them: Compute Engine's, and the fleet region's in it. */
@@ -53,17 +58,24 @@ export function freshDeploy({ redis }: { redis: boolean }): string[] {
     `POST ${R}/addresses`,
     `POST ${R}/healthChecks`,
     `POST ${R}/healthChecks`,
+    `POST ${R}/healthChecks`,
     ...(redis ? ['POST /redis/v1/…/locations/europe-west4/instances'] : []),
-    `POST ${C}/global/instanceTemplates`,
-    `POST ${C}/zones/europe-west4-a/instanceGroupManagers`,
-    `POST ${C}/zones/europe-west4-a/instanceGroupManagers/wsfleet-renewer/createInstances`,
     `POST ${C}/global/instanceTemplates`,
     `POST ${R}/instanceGroupManagers`,
     `POST ${R}/backendServices`,
     `PUT ${R}/backendServices/wsfleet-app`,
     `POST ${R}/forwardingRules`,
+    // The renewer last, once the names resolve to the load balancer's address.
+    ...RENEWER_MUTATIONS,
   ];
 }
+
+/** The renewer's template, group and its VM: the deploy's last steps. */
+export const RENEWER_MUTATIONS = [
+  `POST ${C}/global/instanceTemplates`,
+  `POST ${C}/zones/europe-west4-a/instanceGroupManagers`,
+  `POST ${C}/zones/europe-west4-a/instanceGroupManagers/wsfleet-renewer/createInstances`,
+] as const;
 
 export interface CommandResult {
   readonly code: number;
@@ -135,7 +147,10 @@ async function selfSignedCertificate(dir: string): Promise<{ key: string; cert: 
   return { key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8') };
 }
 
-export async function startFleetFixture(document: Record<string, unknown>): Promise<FleetFixture> {
+export async function startFleetFixture(
+  document: Record<string, unknown>,
+  endpointOptions: EndpointOptions = {},
+): Promise<FleetFixture> {
   try {
     await promisify(execFile)('sh', ['-c', 'command -v gcloud'], { timeout: 5_000 });
   } catch {
@@ -143,7 +158,7 @@ export async function startFleetFixture(document: Record<string, unknown>): Prom
       'gcloud is not installed: the deploy tests run the real Google Cloud CLI (package google-cloud-cli)',
     );
   }
-  const endpoint = await startGcloudEndpoint();
+  const endpoint = await startGcloudEndpoint(endpointOptions);
   const dir = await mkdtemp(join(tmpdir(), 'wsfleet-fleet-'));
   const configPath = join(dir, 'wsfleet.yaml');
   const imagesDir = join(dir, 'images', 'gce');

@@ -5,12 +5,41 @@
 
 export type Json = { [key: string]: unknown };
 
+export interface RecordedRequest {
+  readonly method: string;
+  /** Path without the API prefix's host, e.g. `/compute/v1/projects/p/global/firewalls`. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  /** The parsed JSON body, or undefined without one. */
+  readonly body: Json | undefined;
+  /** The HTTP status it was answered with (0 until answered). */
+  status: number;
+}
+
+/** Eventual consistency's state (gcloud-endpoint-consistency.ts acts on it). */
+export interface Consistency {
+  /** APIs start disabled (a new project) instead of enabled. */
+  readonly apisDisabled: boolean;
+  /** How many requests an enabled API still refuses with SERVICE_DISABLED. */
+  readonly enableLag: number;
+  /** How many bucket policies naming a new service account are refused. */
+  readonly iamLag: number;
+  /** Enabled APIs, with the refusals each has left. */
+  readonly enabled: Map<string, number>;
+  /** New service accounts (by email), with the refusals each has left. */
+  readonly unknownAccounts: Map<string, number>;
+}
+
 export interface EndpointState {
   origin: string;
   readonly resources: Map<string, Json>;
   health: 'HEALTHY' | 'UNHEALTHY';
   /** The address a reserved external IP gets (the tests serve TLS there). */
   readonly externalAddress: string;
+  /** An organization policy constraint every VM creation violates (`constraints/…`), if any. */
+  orgPolicyRefusal?: string;
+  /** Eventual consistency (gcloud-endpoint-consistency.ts). */
+  readonly consistency: Consistency;
   counter: number;
 }
 
@@ -39,11 +68,14 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The whole body, when Google sends more than the usual fields (ErrorInfo details). */
+    private readonly custom?: Json,
   ) {
     super(message);
   }
 
   body(): Json {
+    if (this.custom !== undefined) return this.custom;
     return {
       error: {
         code: this.status,

@@ -7,7 +7,8 @@
  * Cloud Storage JSON v1, IAM v1, Cloud Resource Manager v1, Memorystore Redis v1 and Service
  * Usage v1 (gcloud-endpoint-apis).
  *
- * For failure tests `failNext()` answers the next matching request with an API error.
+ * For failure tests `failNext()` answers the next matching request with an API error; the
+ * options make it eventually consistent as Google is (gcloud-endpoint-consistency.ts).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -16,16 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { handleApis } from './gcloud-endpoint-apis.ts';
 import { handleCompute } from './gcloud-endpoint-compute.ts';
-import { ApiError, type EndpointState, type Json } from './gcloud-endpoint-model.ts';
+import { checkEnabled } from './gcloud-endpoint-consistency.ts';
+import { ApiError, type EndpointState, type Json, type RecordedRequest } from './gcloud-endpoint-model.ts';
 
-export interface RecordedRequest {
-  readonly method: string;
-  /** Path without the API prefix's host, e.g. `/compute/v1/projects/p/global/firewalls`. */
-  readonly path: string;
-  readonly query: URLSearchParams;
-  /** The parsed JSON body, or undefined without one. */
-  readonly body: Json | undefined;
-}
+export type { RecordedRequest } from './gcloud-endpoint-model.ts';
 
 export interface Fault {
   readonly when: (request: RecordedRequest) => boolean;
@@ -88,9 +83,24 @@ export const API_PREFIXES = {
   SERVICEUSAGE: '/serviceusage/',
 } as const;
 
-export async function startGcloudEndpoint(
-  options: { externalAddress?: string } = {},
-): Promise<GcloudEndpoint> {
+export interface EndpointOptions {
+  /** The address a reserved external IP gets (default 127.0.0.1). */
+  readonly externalAddress?: string;
+  /** A new project: every API disabled until enabled (default: all enabled). */
+  readonly apisDisabled?: boolean;
+  /** How many requests an API still refuses with SERVICE_DISABLED once enabled (default 0). */
+  readonly enableLag?: number;
+  /** How many bucket policies naming a new service account are refused (default 0). */
+  readonly iamLag?: number;
+  /**
+   * An organization policy constraint that refuses every VM the groups create (for example
+   * `constraints/compute.vmExternalIpAccess`): the groups exist, their VMs do not, and only
+   * the groups' listErrors says why.
+   */
+  readonly orgPolicyRefusal?: string;
+}
+
+export async function startGcloudEndpoint(options: EndpointOptions = {}): Promise<GcloudEndpoint> {
   const dir = await mkdtemp(join(tmpdir(), 'wsfleet-gcloud-'));
   const tokenFile = join(dir, 'token');
   await writeFile(tokenFile, 'fake-access-token\n');
@@ -101,7 +111,15 @@ export async function startGcloudEndpoint(
     resources: new Map(),
     health: 'HEALTHY',
     externalAddress: options.externalAddress ?? '127.0.0.1',
+    consistency: {
+      apisDisabled: options.apisDisabled ?? false,
+      enableLag: options.enableLag ?? 0,
+      iamLag: options.iamLag ?? 0,
+      enabled: new Map(),
+      unknownAccounts: new Map(),
+    },
     counter: 0,
+    ...(options.orgPolicyRefusal === undefined ? {} : { orgPolicyRefusal: options.orgPolicyRefusal }),
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -118,17 +136,29 @@ export async function startGcloudEndpoint(
       path: decodeURIComponent(url.pathname),
       query: url.searchParams,
       body,
+      status: 0,
     };
     requests.push(request);
+    try {
+      answer(request, res);
+    } catch (err) {
+      request.status = err instanceof ApiError ? err.status : 500;
+      throw err;
+    }
+  }
+
+  function answer(request: RecordedRequest, res: ServerResponse): void {
     const fault = faults.findIndex((f) => f.when(request));
     if (fault !== -1) {
       const [f] = faults.splice(fault, 1);
       if (f !== undefined) throw new ApiError(f.status, f.message);
     }
-    const answer = request.path.startsWith(API_PREFIXES.COMPUTE)
+    checkEnabled(state.consistency, request);
+    const body = request.path.startsWith(API_PREFIXES.COMPUTE)
       ? handleCompute(state, request)
       : handleApis(state, request);
-    send(res, 200, answer);
+    request.status = 200;
+    send(res, 200, body);
   }
 
   const server = createServer((req, res) => {

@@ -326,7 +326,7 @@ describe('AcmeClient (against Pebble)', () => {
         type: 'urn:ietf:params:acme:error:unauthorized',
         permanent: true,
       });
-      expect(err.detail).toContain('404');
+      expect(err.detail).toMatch(/\b404\b/);
     });
 
     it('passes a store error on unchanged', async () => {

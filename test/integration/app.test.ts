@@ -64,6 +64,24 @@ describe('app daemon', () => {
       });
     });
 
+    it('acks a publish retried with the same idempotencyKey with the first offset and delivers it once', async () => {
+      const app = await start();
+      const sub = await client(app.url);
+      const pub = await client(app.url);
+      sub.send({ op: 'subscribe', channel: 'idem' });
+      await sub.next(op('subscribed'));
+      pub.send({ op: 'publish', channel: 'idem', data: 'once', id: 1, idempotencyKey: 'order-17' });
+      expect(await pub.next(op('ack'))).toEqual({ op: 'ack', id: 1, channel: 'idem', offset: 1 });
+      pub.send({ op: 'publish', channel: 'idem', data: 'once', id: 2, idempotencyKey: 'order-17' });
+      expect(await pub.next(op('ack'))).toEqual({ op: 'ack', id: 2, channel: 'idem', offset: 1 });
+      pub.send({ op: 'publish', channel: 'idem', data: 'next', id: 3 });
+      expect(await pub.next(op('ack'))).toMatchObject({ offset: 2 });
+      await sub.next((f) => f.op === 'message' && f.offset === 2);
+      expect(sub.messages('idem').map((m) => m.data)).toEqual(['once', 'next']);
+      pub.send({ op: 'publish', channel: 'idem', data: 1, id: 4, idempotencyKey: '' });
+      expect(await pub.next(op('error'))).toMatchObject({ code: 'bad_frame', id: 4 });
+    });
+
     it('keeps publish order per channel', async () => {
       const app = await start(['--rate-burst', '1000']);
       const sub = await client(app.url);
@@ -79,10 +97,16 @@ describe('app daemon', () => {
     it('resumes a subscription from an offset without loss or duplicates', async () => {
       const app = await start();
       const pub = await client(app.url);
+      const watcher = await client(app.url);
+      watcher.send({ op: 'subscribe', channel: 'r' });
+      const first = await watcher.next(op('subscribed'));
       for (let i = 1; i <= 5; i++) pub.send({ op: 'publish', channel: 'r', data: i, id: i });
       for (let i = 1; i <= 5; i++) await pub.next(op('ack'));
       const sub = await client(app.url);
-      sub.send({ op: 'subscribe', channel: 'r', since: 2 });
+      // A resume names the epoch its offset belongs to; without it the offset means nothing.
+      sub.send({ op: 'subscribe', channel: 'r', since: 2, id: 'no-epoch' });
+      expect(await sub.next(op('error'))).toMatchObject({ code: 'bad_frame', id: 'no-epoch' });
+      sub.send({ op: 'subscribe', channel: 'r', since: 2, epoch: first.epoch });
       const subscribed = await sub.next(op('subscribed'));
       expect(subscribed).toMatchObject({ recovered: true, offset: 2 });
       pub.send({ op: 'publish', channel: 'r', data: 6 });
@@ -96,10 +120,13 @@ describe('app daemon', () => {
     });
 
     it.each([
-      ['too old for the bounded history', { since: 1 }, 'too_old'],
-      ['from another epoch', { since: 9, epoch: 'gone' }, 'epoch_changed'],
-    ])('tells a client resuming %s that it missed messages', async (_name, position, reason) => {
+      ['too old for the bounded history', (epoch: string) => ({ since: 1, epoch }), 'too_old'],
+      ['from another epoch', () => ({ since: 9, epoch: 'gone' }), 'epoch_changed'],
+    ])('tells a client resuming %s that it missed messages', async (_name, resumeFrom, reason) => {
       const app = await start(['--history-size', '3']);
+      const watcher = await client(app.url);
+      watcher.send({ op: 'subscribe', channel: 'h' });
+      const position = resumeFrom(String((await watcher.next(op('subscribed'))).epoch));
       const pub = await client(app.url);
       for (let i = 1; i <= 10; i++) pub.send({ op: 'publish', channel: 'h', data: i, id: i });
       for (let i = 1; i <= 10; i++) await pub.next(op('ack'));
@@ -168,17 +195,33 @@ describe('app daemon', () => {
     });
 
     it('rate-limits a flooding connection with one error per run of dropped frames', async () => {
-      const app = await start(['--rate-limit', '1', '--rate-burst', '5']);
+      // A fake monotonic clock: time moves only when the test says so.
+      let now = 0;
+      const app = await startApp(
+        ['--drain-seconds', '0.3', '--rate-limit', '1', '--rate-burst', '5'],
+        undefined,
+        {
+          clock: () => now,
+        },
+      );
+      apps.push(app);
       const c = await client(app.url);
+      const received = async () => (await app.app.metrics.framesReceived.get()).values[0]?.value ?? 0;
+      const until = (n: number) =>
+        waitFor(async () => (await received()) === n, 5_000, `${n} frames handled`);
       for (let i = 0; i < 50; i++) c.send({ op: 'ping', id: i });
-      await waitFor(() => c.frames.filter((f) => f.op === 'pong').length === 5, 5_000, 'five pongs');
-      await c.next((f) => f.op === 'error' && f.code === 'rate_limited');
-      c.send({ op: 'ping', id: 'late' });
-      await new Promise((r) => setTimeout(r, 1_100));
+      await until(50);
+      now += 999; // not yet a whole token
+      c.send({ op: 'ping', id: 'early' });
+      await until(51);
+      now += 1; // one token
       c.send({ op: 'ping', id: 'after' });
-      expect(await c.next((f) => f.op === 'pong' && f.id === 'after')).toBeTruthy();
-      expect(c.frames.filter((f) => f.op === 'error')).toHaveLength(1);
-      expect(c.frames.filter((f) => f.op === 'pong')).toHaveLength(6);
+      // Frames are handled in order: once 'after' is answered, every frame before it was.
+      await c.next((f) => f.op === 'pong' && f.id === 'after');
+      expect(c.frames.filter((f) => f.op === 'pong').map((f) => f.id)).toEqual([0, 1, 2, 3, 4, 'after']);
+      expect(c.frames.filter((f) => f.op === 'error')).toEqual([
+        expect.objectContaining({ code: 'rate_limited' }),
+      ]);
     });
 
     it('refuses more subscriptions than allowed per connection', async () => {
@@ -187,26 +230,6 @@ describe('app daemon', () => {
       for (const channel of ['a', 'b', 'c']) c.send({ op: 'subscribe', channel });
       expect(await c.next(op('error'))).toMatchObject({ code: 'too_many_channels', channel: 'c' });
       expect(c.frames.filter((f) => f.op === 'subscribed')).toHaveLength(2);
-    });
-
-    it('survives a burst of garbage from many clients', async () => {
-      const app = await start(['--rate-burst', '1000']);
-      const garbage = [
-        '',
-        '{',
-        'null',
-        '{"op":null}',
-        '{"op":"publish","channel":"x","data":{"a":',
-        '\u0000',
-        `{"op":"subscribe","channel":"${'z'.repeat(500)}"}`,
-      ];
-      const many = await Promise.all([1, 2, 3, 4, 5].map(() => client(app.url)));
-      for (const c of many) for (const g of garbage) c.ws.send(g);
-      for (const c of many) {
-        c.send({ op: 'ping', id: 'alive' });
-        await c.next((f) => f.op === 'pong' && f.id === 'alive');
-      }
-      expect((await fetch(`${app.http}/healthz`)).status).toBe(200);
     });
 
     it('disconnects a slow reader once its send buffer is full, and only it', async () => {
@@ -404,13 +427,20 @@ describe('app daemon', () => {
   describe('#close', () => {
     it('drains: health turns 503 at once, clients get 1012, new upgrades are refused', async () => {
       const app = await startApp(['--drain-seconds', '1']);
-      const many = await Promise.all([...Array(20).keys()].map(() => client(app.url)));
+      const many = await Promise.all([...Array(30).keys()].map(() => client(app.url)));
+      // When each close arrived (monotonic ms).
+      const closedAt: number[] = [];
+      for (const c of many) void c.closed.then(() => closedAt.push(performance.now()));
       const closing = app.close();
       expect((await fetch(`${app.http}/healthz`)).status).toBe(503);
       await expect(connect(app.url)).rejects.toMatchObject({ status: 503 });
       const codes = await Promise.all(many.map((c) => c.closed.then((r) => r.code)));
       expect(new Set(codes)).toEqual(new Set([1012]));
       await closing;
+      // Spread over the window, not all at once. A lower bound only: the drain's timers never
+      // fire early, so a slow machine can only spread the closes further.
+      const span = Math.max(...closedAt) - Math.min(...closedAt);
+      expect(span).toBeGreaterThanOrEqual(500);
     });
   });
 });

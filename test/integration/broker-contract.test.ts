@@ -207,6 +207,43 @@ describe.each([memoryBackend, redisBackend()])('$name broker', (backend) => {
     },
   );
 
+  it("keeps an idle channel's epoch and offsets once its history expires: too_old, not epoch_changed", async () => {
+    const { broker } = await open({ historySize: 100, historyTtlMs: 300 });
+    const channel = freshChannel('idle');
+    const [, last] = await publishMany(broker, channel, 2);
+    await waitFor(
+      async () => !(await broker.history(channel, 0, last?.epoch)).recovered,
+      WAIT_MS,
+      'the history to expire',
+    );
+    expect(await broker.history(channel, 0, last?.epoch)).toMatchObject({
+      recovered: false,
+      reason: 'too_old',
+      position: last,
+    });
+    expect(await broker.history(channel, 2, last?.epoch)).toEqual({
+      recovered: true,
+      position: last,
+      publications: [],
+    });
+    expect(await broker.publish(channel, '3')).toEqual({ epoch: last?.epoch, offset: 3 });
+  });
+
+  it('publishes once per idempotency key: a retry returns the first position and is not delivered again', async () => {
+    const { broker, seen } = await open();
+    const channel = freshChannel('idem');
+    await broker.subscribe(channel);
+    const first = await broker.publish(channel, '"a"', 'key-1');
+    const retry = await broker.publish(channel, '"a again"', 'key-1');
+    const other = await broker.publish(channel, '"b"', 'key-2');
+    const elsewhere = await broker.publish(freshChannel('idem-other'), '"c"', 'key-1');
+    expect(retry).toEqual(first);
+    expect(other.offset).toBe(first.offset + 1);
+    expect(elsewhere.offset).toBe(1);
+    await waitFor(() => seen.offsets(channel).includes(other.offset), WAIT_MS, 'the second publication');
+    expect(seen.offsets(channel)).toEqual([first.offset, other.offset]);
+  });
+
   it('reports epoch_changed for another epoch or for a since beyond the newest offset', async () => {
     const { broker } = await open();
     const channel = freshChannel('epoch');

@@ -20,6 +20,7 @@ import {
   startFleetFixture,
 } from '../helpers/gcloud-endpoint-fleet.ts';
 import type { Json } from '../helpers/gcloud-endpoint-model.ts';
+import { type ChallTestSrv, startChallTestSrv } from '../helpers/pebble-challtestsrv.ts';
 
 const APP_IMAGE = 'wsfleet-app-0-1-0-111111111111';
 const RENEWER_IMAGE = 'wsfleet-renewer-0-1-0-111111111111';
@@ -27,6 +28,7 @@ const RENEWER_IMAGE = 'wsfleet-renewer-0-1-0-111111111111';
 describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () => {
   let fleet: FleetFixture;
   let origin: string;
+  let dns: ChallTestSrv;
 
   /** The JSON bodies of the requests to paths ending in `suffix` with `method`. */
   const bodies = (method: string, suffix: string): Json[] =>
@@ -44,6 +46,8 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     )?.value;
 
   beforeAll(async () => {
+    // Public DNS, where every name resolves to the load balancer's address (127.0.0.1 here).
+    dns = await startChallTestSrv();
     fleet = await startFleetFixture(fleetDocument());
     origin = fleet.endpoint.url;
     await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
@@ -52,6 +56,7 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
 
   afterAll(async () => {
     await fleet?.close();
+    await dns?.stop();
   });
 
   const flags = () => [
@@ -63,16 +68,20 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     '0.2',
     '--wait-timeout',
     '30',
+    '--dns-server',
+    dns.dnsServer,
   ];
 
   it('creates every resource in order, then waits for healthy VMs and the certificate', {
-    timeout: 240_000,
+    // Some 70 gcloud runs, each a second or more (several on a loaded machine).
+    timeout: 600_000,
   }, async () => {
     const result = await fleet.run(deploy, flags());
     expect(result.err).toBe('');
     expect(result.code).toBe(0);
     expect(mutations(fleet.endpoint.requests)).toEqual(freshDeploy({ redis: true }));
     expect(result.out).toContain(`${DOMAIN}. 300 IN A 127.0.0.1`);
+    expect(result.out).toContain('DNS: every name resolves to 127.0.0.1');
     expect(result.out).toContain('load balancer: 3 of 3 app VMs healthy');
     expect(result.out).toContain('certificates served: 1 of 1');
     // Nothing is granted on the project: no policy of it is read or written.
@@ -149,7 +158,8 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
   });
 
   it('pins the image, the user-data and the account in each template', () => {
-    const [renewer, app] = bodies('POST', '/global/instanceTemplates') as [Json, Json];
+    // The app's first; the renewer's once DNS points at the load balancer.
+    const [app, renewer] = bodies('POST', '/global/instanceTemplates') as [Json, Json];
     expect(renewer.name).toMatch(/^wsfleet-renewer-[0-9a-f]{10}$/);
     expect(app.name).toMatch(/^wsfleet-app-[0-9a-f]{10}$/);
     for (const [template, role, image] of [
@@ -228,7 +238,7 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
       name: 'wsfleet-app',
       targetSize: 3,
       baseInstanceName: 'wsfleet-app',
-      autoHealingPolicies: [{ healthCheck: healthCheck('wsfleet-app-http'), initialDelaySec: 300 }],
+      autoHealingPolicies: [{ healthCheck: healthCheck('wsfleet-app-live'), initialDelaySec: 300 }],
       updatePolicy: {
         type: 'PROACTIVE',
         replacementMethod: 'SUBSTITUTE',
@@ -240,9 +250,14 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     expect(
       (app.distributionPolicy as { zones: { zone: string }[] }).zones.map((z) => z.zone.split('/').pop()),
     ).toEqual(['europe-west4-a', 'europe-west4-b', 'europe-west4-c']);
+    // Readiness for the load balancer; liveness for autohealing, so a Redis blip recreates no VM.
     expect(only('POST', '/healthChecks', 'wsfleet-app-http')).toMatchObject({
       type: 'HTTP',
-      httpHealthCheck: { port: 80, requestPath: '/healthz' },
+      httpHealthCheck: { port: 80, requestPath: '/readyz' },
+    });
+    expect(only('POST', '/healthChecks', 'wsfleet-app-live')).toMatchObject({
+      type: 'HTTP',
+      httpHealthCheck: { port: 80, requestPath: '/livez' },
     });
   });
 
@@ -282,12 +297,12 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     });
   });
 
-  it('creates nothing on a second run and says so', { timeout: 180_000 }, async () => {
+  it('creates nothing on a second run and says so', { timeout: 400_000 }, async () => {
     fleet.endpoint.clear();
     const result = await fleet.run(deploy, [...flags(), '--no-wait']);
     expect(result.code).toBe(0);
     expect(mutations(fleet.endpoint.requests)).toEqual([]);
-    expect(result.out).toContain('nothing to do: all 23 steps were up to date, nothing was created');
+    expect(result.out).toContain('nothing to do: all 24 steps were up to date, nothing was created');
   });
 
   it('rolls out new images: new templates, then a rolling update of each group', {

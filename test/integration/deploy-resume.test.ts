@@ -14,17 +14,32 @@ import {
   mutations,
   PROJECT,
   R,
+  RENEWER_MUTATIONS,
   startFleetFixture,
 } from '../helpers/gcloud-endpoint-fleet.ts';
 import type { Json } from '../helpers/gcloud-endpoint-model.ts';
+import { type ChallTestSrv, startChallTestSrv } from '../helpers/pebble-challtestsrv.ts';
 
 const BUCKET = `${PROJECT}-wsfleet-certs`;
 
 describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, recording API)', () => {
   let fleet: FleetFixture;
-  const flags = () => ['--images-dir', fleet.imagesDir, '--no-wait'];
+  let dns: ChallTestSrv;
+  const flags = () => [
+    '--images-dir',
+    fleet.imagesDir,
+    '--no-wait',
+    '--dns-server',
+    dns.dnsServer,
+    '--dns-timeout',
+    '2',
+    '--poll-seconds',
+    '0.2',
+  ];
 
   beforeAll(async () => {
+    // Public DNS that knows no name yet.
+    dns = await startChallTestSrv({ defaultIPv4: '' });
     fleet = await startFleetFixture(fleetDocument({ redis: { url: 'redis://10.0.0.3:6379' } }));
     await fleet.addImage('app', 'wsfleet-app-0-1-0-111111111111', '2026-01-01T00:00:00.000Z');
     await fleet.addImage('renewer', 'wsfleet-renewer-0-1-0-111111111111', '2026-01-01T00:00:00.000Z');
@@ -32,6 +47,7 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
 
   afterAll(async () => {
     await fleet?.close();
+    await dns?.stop();
   });
 
   it('stops at a refused step with its code and the command', { timeout: 180_000 }, async () => {
@@ -47,20 +63,39 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
     expect(result.err).toContain(
       'command: gcloud compute firewall-rules create wsfleet-allow-challenges --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:80 --source-tags=wsfleet-app --target-tags=wsfleet-renewer --project=proj-test --format=json --quiet',
     );
-    expect(result.out).toContain('(10/22) firewall rule wsfleet-allow-challenges (tcp:80): creating…');
+    expect(result.out).toContain('(10/23) firewall rule wsfleet-allow-challenges (tcp:80): creating…');
     // Up to the refused rule, which was asked for once.
     expect(mutations(fleet.endpoint.requests)).toEqual(freshDeploy({ redis: false }).slice(0, 10));
   });
 
-  it('continues where it stopped when run again', { timeout: 180_000 }, async () => {
+  it('continues where it stopped when run again, and prints the DNS records, but starts no renewer before they resolve', {
+    timeout: 180_000,
+  }, async () => {
+    fleet.endpoint.clear();
+    const result = await fleet.run(deploy, flags());
+    expect(result.code).toBe(1);
+    expect(result.out).toContain('(9/23) firewall rule wsfleet-allow-web (tcp:80,tcp:443): up to date');
+    expect(result.out).toContain('ws.example.com. 300 IN A 127.0.0.1');
+    expect(result.out).toContain('DNS: 0 of 1 names resolve to 127.0.0.1 (ws.example.com: no A record)');
+    expect(result.err).toContain('wsfleet deploy: WSFLEET_DEPLOY_DNS_TIMEOUT: ');
+    expect(result.err).toContain('--no-wait-dns');
+    // Everything up to the renewer, which would only fail its self-check and back off.
+    const fresh = freshDeploy({ redis: false });
+    expect(mutations(fleet.endpoint.requests)).toEqual(
+      fresh.slice(9, fresh.length - RENEWER_MUTATIONS.length),
+    );
+    // The app reaches the configured Redis; no Memorystore instance or its API is involved.
+    expect(fleet.endpoint.requests.some((r) => r.path.startsWith('/redis/'))).toBe(false);
+  });
+
+  it('starts the renewer once the names resolve to the address', { timeout: 180_000 }, async () => {
+    await dns.addA('ws.example.com', ['127.0.0.1']);
     fleet.endpoint.clear();
     const result = await fleet.run(deploy, flags());
     expect(result.err).toBe('');
     expect(result.code).toBe(0);
-    expect(result.out).toContain('(9/22) firewall rule wsfleet-allow-web (tcp:80,tcp:443): up to date');
-    expect(mutations(fleet.endpoint.requests)).toEqual(freshDeploy({ redis: false }).slice(9));
-    // The app reaches the configured Redis; no Memorystore instance or its API is involved.
-    expect(fleet.endpoint.requests.some((r) => r.path.startsWith('/redis/'))).toBe(false);
+    expect(result.out).toContain('DNS: every name resolves to 127.0.0.1');
+    expect(mutations(fleet.endpoint.requests)).toEqual([...RENEWER_MUTATIONS]);
   });
 
   it('asks before tearing down, and deletes nothing without an answer', async () => {
@@ -89,6 +124,7 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
         new RegExp(`^DELETE ${C}/global/instanceTemplates/wsfleet-renewer-[0-9a-f]{10}$`),
       ),
       `DELETE ${R}/healthChecks/wsfleet-app-http`,
+      `DELETE ${R}/healthChecks/wsfleet-app-live`,
       `DELETE ${R}/healthChecks/wsfleet-renewer-tcp`,
       `DELETE ${R}/addresses/wsfleet-app`,
       `DELETE ${R}/addresses/wsfleet-renewer`,

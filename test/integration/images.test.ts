@@ -16,7 +16,7 @@ import type { ImageManifest } from '../../images/build/manifest.ts';
 import { validateTemplates } from '../../images/build/validate-templates.ts';
 import { BUNDLE } from '../helpers/app.ts';
 import { dryRunRequest, PATHS, runScenario } from '../helpers/packer-record.ts';
-import { onlyMatchedNothing } from '../helpers/packer-recordings.ts';
+import { onlyMatchedNothing, RECORDED_WITH } from '../helpers/packer-recordings.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // A first build may fetch the 51 MB Node runtime with npm pack; later ones use the cache.
@@ -179,13 +179,20 @@ describe('wsfleet images (real packer)', () => {
           'packer build exited 0 but renewer.null.nothing produced no artifact: -only matched no build of the template',
         );
         expect(run.manifestPath).toBeUndefined();
-        // What packer printed is what the recording holds: no artifact, the same closing line.
+        // What packer printed means what the recording means: no artifact, no error.
         const reader = createMachineReader();
         for (const line of run.lines) reader.push(line);
         expect(reader.outcome()).toEqual({ artifacts: [], buildErrors: [], uiErrors: [] });
-        expect(run.lines.map((l) => l.replace(/^\d+,/, '').replace(/after [^,]*$/, ''))).toEqual(
-          onlyMatchedNothing.map((l) => l.replace(/^\d+,/, '').replace(/after [^,]*$/, '')),
-        );
+        // Line for line only with the packer the recording was made with: another release may
+        // word its closing lines differently, and the outcome above is what the product reads.
+        const version = (await execa('packer', ['version'])).stdout.split('\n')[0]?.trim();
+        if (version === RECORDED_WITH) {
+          expect(run.lines.map((l) => l.replace(/^\d+,/, '').replace(/after [^,]*$/, ''))).toEqual(
+            onlyMatchedNothing.map((l) => l.replace(/^\d+,/, '').replace(/after [^,]*$/, '')),
+          );
+        } else {
+          process.stdout.write(`packer is ${version}, the recording ${RECORDED_WITH}: lines not compared\n`);
+        }
       },
       BUILD_MS,
     );

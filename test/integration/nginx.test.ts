@@ -162,10 +162,10 @@ describe('nginx on an app VM', () => {
     });
     afterAll(() => nginx?.stop());
 
-    it("passes /healthz to the app's /healthz", async () => {
-      const reply = await request(nginx.httpPort, '/healthz');
+    it.each(['/healthz', '/livez', '/readyz'])("passes %s to the app's own", async (path) => {
+      const reply = await request(nginx.httpPort, path);
       expect(reply.status).toBe(200);
-      expect(reply.body).toBe((await (await fetch(`${app.http}/healthz`)).text()).toString());
+      expect(reply.body).toBe((await (await fetch(`${app.http}${path}`)).text()).toString());
     });
 
     it('forwards ACME challenges to the renewer with the path unchanged', async () => {
@@ -375,8 +375,10 @@ describe('nginx on an app VM', () => {
       expect((await served(A)).serial).toBe(a.serial);
       expect((await served(B)).serial).toBe(b.serial);
       expect((await served('unknown.wsfleet.test')).serial).toBe(a.serial);
-      const reply = await request(nginx.httpsPort, '/healthz', { tls: { ca: ca.caPem, servername: B } });
-      expect(reply.status).toBe(200);
+      for (const path of ['/healthz', '/livez', '/readyz']) {
+        const reply = await request(nginx.httpsPort, path, { tls: { ca: ca.caPem, servername: B } });
+        expect(reply.status, path).toBe(200);
+      }
     });
 
     it('verifies the chain and the name against `trust` when given', async () => {
@@ -618,9 +620,8 @@ describe('nginx on an app VM', () => {
         (err: unknown) => err,
       );
       expect(isNginxError(failure, 'WSFLEET_NGINX_TEST_FAILED')).toBe(true);
-      expect((failure as Error).message).toContain(
-        `cannot load certificate "${nginx.tlsDir}/live/missing.wsfleet.test/fullchain.pem"`,
-      );
+      // nginx's message names the file it could not load.
+      expect((failure as Error).message).toContain(`${nginx.tlsDir}/live/missing.wsfleet.test/fullchain.pem`);
       await result.restore();
       await nginx.nginx.test();
       // The running nginx never saw the broken file.

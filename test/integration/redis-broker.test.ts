@@ -2,11 +2,12 @@
  * What only the Redis broker does: carry publications between nodes and keep delivery exact when
  * the subscriber connection breaks or Redis restarts, with or without persistence.
  */
+import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker, BrokerListener, Position } from '../../daemons/app/broker.ts';
 import type { HistoryLimits } from '../../daemons/app/memory-broker.ts';
-import { createRedisBroker, reconnectDelay } from '../../daemons/app/redis-broker.ts';
+import { createRedisBroker, RECONNECT, reconnectDelay } from '../../daemons/app/redis-broker.ts';
 import { createLogger } from '../../daemons/shared/logger.ts';
 import { type RedisServer, type StartRedisOptions, startRedis } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -79,20 +80,46 @@ const dataOf = (event: Event | undefined): unknown =>
   event?.type === 'publication' ? (JSON.parse(event.text) as { data: unknown }).data : undefined;
 
 describe('reconnectDelay', () => {
-  it.each([
-    { attempt: 1, random: 0.5, delayMs: 50 },
-    { attempt: 2, random: 0.5, delayMs: 100 },
-    { attempt: 6, random: 0.5, delayMs: 1_600 },
-    { attempt: 7, random: 0.5, delayMs: 2_000 },
-    { attempt: 10_000, random: 0.5, delayMs: 2_000 },
-    { attempt: 1, random: 0, delayMs: 40 },
-    { attempt: 10_000, random: 1, delayMs: 2_400 },
-  ])(
-    'doubles from 50 ms to a 2 s cap, ±20 % jitter: attempt $attempt, random $random → $delayMs ms',
-    ({ attempt, random, delayMs }) => {
-      expect(reconnectDelay(attempt, () => random)).toBe(delayMs);
-    },
-  );
+  const { baseMs, capMs, jitter } = RECONNECT;
+  const attempt = fc.integer({ min: 1, max: 100_000 });
+  const random = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
+
+  it('stays within the jittered base and cap, in whole milliseconds', () => {
+    fc.assert(
+      fc.property(attempt, random, (a, r) => {
+        const delay = reconnectDelay(a, () => r);
+        expect(Number.isInteger(delay)).toBe(true);
+        expect(delay).toBeGreaterThanOrEqual(Math.floor(baseMs * (1 - jitter)));
+        expect(delay).toBeLessThanOrEqual(Math.ceil(capMs * (1 + jitter)));
+      }),
+      { seed: 12, numRuns: 2_000 },
+    );
+  });
+
+  it('grows with each attempt until the cap, and a first retry is quick', () => {
+    fc.assert(
+      fc.property(attempt, random, (a, r) => {
+        expect(reconnectDelay(a + 1, () => r)).toBeGreaterThanOrEqual(reconnectDelay(a, () => r));
+      }),
+      { seed: 12, numRuns: 2_000 },
+    );
+    expect(reconnectDelay(1, () => 0.5)).toBe(baseMs);
+    expect(reconnectDelay(2, () => 0.5)).toBe(2 * baseMs);
+    expect(reconnectDelay(100_000, () => 0.5)).toBe(capMs);
+  });
+
+  it('spreads a fleet reconnecting at the same attempt over the whole jitter range', () => {
+    for (const a of [1, 5, 1_000]) {
+      const delays = Array.from({ length: 1_000 }, (_, i) => reconnectDelay(a, () => i / 1_000));
+      const middle = reconnectDelay(a, () => 0.5);
+      const spread = (Math.max(...delays) - Math.min(...delays)) / middle;
+      expect(spread).toBeGreaterThan(2 * jitter * 0.95);
+      // No value taken by a crowd: at most a few percent of the fleet on any one millisecond.
+      const counts = new Map<number, number>();
+      for (const d of delays) counts.set(d, (counts.get(d) ?? 0) + 1);
+      expect(Math.max(...counts.values())).toBeLessThanOrEqual(a === 1 ? 60 : 10);
+    }
+  });
 });
 
 describe('Redis broker', () => {
@@ -245,6 +272,44 @@ describe('Redis broker', () => {
         [2, 5],
         [3, 6],
       ]);
+    });
+
+    it('moves the channel to a new epoch when Redis lost writes but kept the epoch (a failover), so reused offsets are not dropped', async () => {
+      const redis = await server();
+      const a = await node(redis.url);
+      const b = await node(redis.url);
+      const subscribed = await b.broker.subscribe(CHANNEL);
+      await Promise.all(range(1, 5).map((n) => a.broker.publish(CHANNEL, String(n))));
+      await waitFor(() => b.offsets().length === 5, WAIT_MS, 'five publications before the failover');
+
+      // A replica promoted without the last two writes: same epoch, counter at 3, entries 4 and 5 gone.
+      const admin = new Redis(redis.url);
+      try {
+        const stream = `wsfleet:{${CHANNEL}}:s`;
+        const kept = await admin.xrange(stream, '0-1', '0-3');
+        await admin.del(stream);
+        for (const [id, fields] of kept) await admin.xadd(stream, id, ...fields);
+        await admin.hset(`wsfleet:{${CHANNEL}}:m`, 's', '3');
+      } finally {
+        admin.disconnect();
+      }
+      const reused = await Promise.all(range(6, 8).map((n) => a.broker.publish(CHANNEL, String(n))));
+      expect(reused.map((p) => p.offset)).toEqual([4, 5, 6]);
+      expect(reused[0]?.epoch).toBe(subscribed.epoch);
+      await waitFor(() => b.events.some((e) => e.type === 'reset'), WAIT_MS, 'a reset on B');
+      const after = await a.broker.publish(CHANNEL, '9');
+      await waitFor(() => dataOf(b.events.at(-1)) === 9, WAIT_MS, 'the publication after the reset');
+
+      const reset = b.events.find((e) => e.type === 'reset');
+      expect(reset?.type === 'reset' && reset.position.epoch).not.toBe(subscribed.epoch);
+      expect(after.epoch).not.toBe(subscribed.epoch);
+      expect(reset?.type === 'reset' && reset.position.epoch).toBe(after.epoch);
+      // Nothing of the new epoch is lost: whatever followed the reset arrives in order.
+      const tail = b.events.slice(b.events.indexOf(reset as Event) + 1);
+      expect(tail.map(dataOf).at(-1)).toBe(9);
+      expect(tail.map((e) => e.type === 'publication' && e.offset)).toEqual(
+        range(after.offset - tail.length + 1, after.offset),
+      );
     });
 
     it('resets subscribers to a new epoch when Redis restarts without persistence, then delivers on', async () => {

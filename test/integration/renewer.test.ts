@@ -245,6 +245,29 @@ describe('renewer on Pebble', () => {
     expect(outcome.result === 'failed' && outcome.message).toContain('127.0.0.9');
     expect(pebble.ari?.newOrders.length).toBe(ordersBefore);
     expect((await store.state('elsewhere.test'))?.lastError?.code).toBe('WSFLEET_SELF_CHECK');
+    // Nothing reached the CA: checked again on the short fixed cadence (15 s ± 10 %), not backed off.
+    const delay = outcome.result === 'failed' ? Date.parse(outcome.retryAt ?? '') - Date.now() : 0;
+    expect(delay).toBeGreaterThan(10_000);
+    expect(delay).toBeLessThanOrEqual(16_500);
+  });
+
+  it('retries the first CA failure after an hour of failed self-checks after a minute, not a day', async () => {
+    const store = fileStore();
+    const clock = { now: new Date() };
+    const renewer = await standalone(store, clock);
+    const name = 'late-dns.test';
+    // The bucket remembers 240 failed self-checks: DNS was set late.
+    await store.saveState(name, {
+      failures: 240,
+      lastError: { code: 'WSFLEET_SELF_CHECK', message: 'no address', at: clock.now.toISOString() },
+    });
+    pebble.ari?.failNewOrder({ type: 'serverInternal', detail: 'try again', status: 500 }, 1);
+    const outcome = await renewer.check({ name, domains: [name] });
+    expect(outcome).toMatchObject({ result: 'failed' });
+    const delay = outcome.result === 'failed' ? Date.parse(outcome.retryAt ?? '') - clock.now.getTime() : 0;
+    expect(delay).toBeGreaterThanOrEqual(54_000);
+    expect(delay).toBeLessThanOrEqual(66_000);
+    expect((await store.state(name))?.failures).toBe(1);
   });
 
   it.each([

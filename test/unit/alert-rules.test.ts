@@ -13,11 +13,6 @@ import { createRenewerMetrics } from '../../daemons/renewer/metrics.ts';
 const DIR = join(import.meta.dirname, '../../images/prometheus');
 const run = promisify(execFile);
 
-const hasPromtool = await run('promtool', ['--version']).then(
-  () => true,
-  () => false,
-);
-
 describe('alert rules', () => {
   it('use only series the renewer and cert-sync export', async () => {
     const rules = await readFile(join(DIR, 'wsfleet.rules.yml'), 'utf8');
@@ -36,9 +31,10 @@ describe('alert rules', () => {
     expect([...used].filter((name) => !exported.has(name))).toEqual([]);
   });
 
-  it.skipIf(!hasPromtool)('pass `promtool check rules` and their `promtool test rules` cases', async () => {
+  // scripts/setup.sh installs promtool (Debian's prometheus package); its exit code is the verdict.
+  it('pass `promtool check rules` and their `promtool test rules` cases', async () => {
     const checked = await run('promtool', ['check', 'rules', 'wsfleet.rules.yml'], { cwd: DIR });
-    expect(checked.stdout).toContain('SUCCESS: 5 rules found');
+    expect(checked.stdout).toMatch(/SUCCESS: \d+ rules found/);
     const tested = await run('promtool', ['test', 'rules', 'wsfleet.rules.test.yml'], { cwd: DIR });
     expect(tested.stdout).toContain('SUCCESS');
   });

@@ -328,9 +328,14 @@ describe('renderUserData', () => {
     it('passes `cloud-init schema` without a warning', async () => {
       const file = join(dir, `${role}-${kind}.yaml`);
       await writeFile(file, text);
-      const { stdout, stderr } = await run('cloud-init', ['schema', '--config-file', file]);
-      expect(stdout.trim()).toBe(`Valid cloud-config: ${file}`);
-      expect(stderr).toBe('');
+      // Python's own warnings (of a library cloud-init imports) are not about the user-data; the
+      // success line's wording changed across cloud-init releases ("Valid cloud-config", "Valid
+      // schema"); a deprecated or invalid key is reported on either stream.
+      const { stdout, stderr } = await run('cloud-init', ['schema', '--config-file', file], {
+        env: { ...process.env, PYTHONWARNINGS: 'ignore' },
+      });
+      expect(stdout).toMatch(/^Valid (?:cloud-config|schema)\b/m);
+      expect(`${stdout}\n${stderr}`).not.toMatch(/deprecat|invalid|error|warning/i);
     });
 
     it('starts with #cloud-config', () => {

@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { FleetConfigError } from '../../scripts/deploy/errors.ts';
-import { loadFleetConfig, validateFleet } from '../../scripts/deploy/fleet-config.ts';
+import { loadFleetConfig, validateFleet } from '../../scripts/deploy/fleet-file.ts';
 import { init } from '../../scripts/deploy/init-command.ts';
 import { BUNDLE } from '../helpers/app.ts';
 import { fleetDocument } from '../helpers/gcloud-endpoint-fleet.ts';
@@ -72,6 +72,13 @@ describe('fleet config', () => {
     const file = join(dir, 'fleet.json');
     expect(await init(['--config', file], {}, quiet)).toBe(0);
     expect((await loadFleetConfig(file)).project).toBe('my-project');
+  });
+
+  it('refuses a one-letter name, which would give service account ids shorter than IAM takes (6)', () => {
+    expect(validateFleet(fleetDocument({ name: 'a' })).problems).toEqual([
+      expect.stringMatching(/^`name`: .*at least 2 characters/),
+    ]);
+    expect(validateFleet(fleetDocument({ name: 'ab' })).problems).toEqual([]);
   });
 
   it('lists every problem of the file at once', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeployError } from '../../scripts/deploy/errors.ts';
-import { validateFleet } from '../../scripts/deploy/fleet-config.ts';
+import { validateFleet } from '../../scripts/deploy/fleet-file.ts';
 import {
   createGcloud,
   type Gcloud,

@@ -10,8 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { commandProblems } from '../../scripts/deploy/checks.ts';
 import { deploy } from '../../scripts/deploy/deploy-command.ts';
+import { redisStep } from '../../scripts/deploy/deploy-plan.ts';
 import { FleetConfigError } from '../../scripts/deploy/errors.ts';
-import { type FleetConfig, validateFleet } from '../../scripts/deploy/fleet-config.ts';
+import type { FleetConfig } from '../../scripts/deploy/fleet-config.ts';
+import { validateFleet } from '../../scripts/deploy/fleet-file.ts';
 import { resolveImages } from '../../scripts/deploy/images.ts';
 import { fleetNames } from '../../scripts/deploy/names.ts';
 import { templateOf } from '../../scripts/deploy/plan-templates.ts';
@@ -40,7 +42,7 @@ describe('deploy plan', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function dryRun(overrides: Record<string, unknown>): Promise<string> {
+  async function dryRun(overrides: Record<string, unknown>, extra: string[] = []): Promise<string> {
     const file = join(dir, 'wsfleet.yaml');
     await writeFile(file, stringify(fleetDocument(overrides)));
     let out = '';
@@ -63,6 +65,7 @@ describe('deploy plan', () => {
         'img-app-1',
         '--renewer-image',
         'img-renewer-1',
+        ...extra,
       ],
       {},
       io,
@@ -77,7 +80,7 @@ describe('deploy plan', () => {
       const out = await dryRun({ redis: { url: 'redis://10.0.0.3:6379' } });
       const commands = out.split('\n').filter((l) => l.startsWith(gcloud));
       const tail = ' --project=proj-test --format=json --quiet';
-      expect(commands).toHaveLength(23);
+      expect(commands).toHaveLength(24);
       expect(commands).toContain(
         `${gcloud} compute firewall-rules create wsfleet-allow-health-checks --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:80 --source-ranges=35.191.0.0/16,130.211.0.0/22,209.85.152.0/22,209.85.204.0/22 --target-tags=wsfleet-app,wsfleet-renewer${tail}`,
       );
@@ -104,6 +107,44 @@ describe('deploy plan', () => {
       await rm(join(userData, '..'), { recursive: true, force: true });
     });
 
+    it('prints the DNS records once the address exists, and starts the renewer only after DNS', async () => {
+      const out = await dryRun({ redis: { url: 'redis://10.0.0.3:6379' } });
+      const lines = out.split('\n');
+      const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l));
+      const address = at(/compute addresses create wsfleet-app /);
+      const printed = at(/^# DNS: here the deploy prints an A record .* for ws\.example\.com/);
+      const appGroup = at(/instance-groups managed create wsfleet-app /);
+      const waited = at(/^# DNS: here the deploy waits \(--dns-timeout 1800 s\) until each name resolves/);
+      const renewerTemplate = at(/instance-templates create wsfleet-renewer-/);
+      const renewerGroup = at(/instance-groups managed create wsfleet-renewer /);
+      for (const index of [address, printed, appGroup, waited, renewerTemplate, renewerGroup])
+        expect(index).toBeGreaterThan(-1);
+      expect(address).toBeLessThan(printed);
+      expect(printed).toBeLessThan(appGroup);
+      expect(appGroup).toBeLessThan(waited);
+      expect(waited).toBeLessThan(renewerTemplate);
+      expect(renewerTemplate).toBeLessThan(renewerGroup);
+      // One numbering across the phases.
+      expect(out).toContain('# (23/23) ');
+      const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
+      if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
+    });
+
+    it('opens SSH from IAP only, and only with --debug-access', async () => {
+      const url = { redis: { url: 'redis://10.0.0.3:6379' } };
+      const rule = 'compute firewall-rules create wsfleet-allow-iap-ssh';
+      const plain = await dryRun(url);
+      expect(plain).not.toContain(rule);
+      const open = await dryRun(url, ['--debug-access']);
+      expect(open).toContain(
+        `${rule} --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:22 --source-ranges=35.235.240.0/20 --target-tags=wsfleet-app,wsfleet-renewer`,
+      );
+      for (const out of [plain, open]) {
+        const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
+        if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
+      }
+    });
+
     it('shows where a value is known only once Redis exists', async () => {
       const out = await dryRun({});
       expect(out).toContain(
@@ -115,6 +156,22 @@ describe('deploy plan', () => {
       );
       const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
       if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
+    });
+  });
+
+  describe('Redis', () => {
+    it('stops with WSFLEET_DEPLOY_PENDING, not a crash, while the instance is still being created', () => {
+      const config = configOf();
+      const facts = { dryRun: false };
+      const step = redisStep(config, fleetNames(config), facts);
+      expect(() => step?.learn?.({ name: 'wsfleet-redis', state: 'CREATING' })).toThrow(
+        expect.objectContaining({
+          code: 'WSFLEET_DEPLOY_PENDING',
+          message: expect.stringContaining('CREATING'),
+        }),
+      );
+      step?.learn?.({ name: 'wsfleet-redis', state: 'READY', host: '10.30.0.3', port: 6379 });
+      expect(facts).toMatchObject({ redis: { redisHost: '10.30.0.3', redisPort: 6379 } });
     });
   });
 
@@ -207,9 +264,29 @@ describe('deploy plan', () => {
         'storage buckets remove-iam-policy-binding gs://proj-test-wsfleet-certs --member=serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com --role=roles/storage.objectViewer',
       ]);
       expect(commands).toContain('compute instance-templates delete wsfleet-app-0123456789');
+      // The debug SSH rule too, when a deploy with --debug-access made it.
+      expect(commands).toContain('compute firewall-rules delete wsfleet-allow-iap-ssh');
       expect(commands).toContain('redis instances delete wsfleet-redis --region=europe-west4');
       expect(commands[0]).toBe('compute forwarding-rules delete wsfleet-app --region=europe-west4');
       expect(commands.at(-1)).toBe('compute networks delete wsfleet');
+    });
+
+    it("deletes no template of a fleet whose name starts with this one's (`wsfleet-app`)", () => {
+      const config = configOf();
+      const templates = teardownPlan(config, fleetNames(config), false).filter((step) =>
+        step.describe.includes('list'),
+      );
+      const listed = [
+        { name: 'wsfleet-app-0123456789' },
+        { name: 'wsfleet-renewer-abcdef0123' },
+        { name: 'wsfleet-app-app-0123456789' },
+        { name: 'wsfleet-app-renewer-0123456789' },
+      ];
+      expect(templates.flatMap((step) => step.plan(listed)).map((c) => c.join(' '))).toEqual([
+        'compute instance-templates delete wsfleet-app-0123456789',
+        'compute instance-templates delete wsfleet-renewer-abcdef0123',
+      ]);
+      for (const step of templates) expect(step.describe.join(' ')).toContain('[0-9a-f]{10}$');
     });
 
     it('has nothing to do for what is gone, so it can run again', () => {

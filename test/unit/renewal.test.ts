@@ -101,14 +101,30 @@ describe('#retryDelay', () => {
   });
 
   it.each([
-    [1, 10_000],
-    [2, 20_000],
-    [3, 40_000],
-    [4, 60_000],
-    [5, 600_000],
-    [9, RETRY_CAP_MS],
-  ])('retries a failed self-check (nothing reached the CA) sooner: failure %i → %i ms', (failures, ms) => {
-    expect(retryDelay({ failures, permanent: false, beforeOrder: true }, () => 0.5)).toBe(ms);
+    [1, 15_000],
+    [2, 15_000],
+    [6, 15_000],
+    [60, 15_000],
+    [240, 15_000],
+    [241, 600_000],
+    [1000, 600_000],
+  ])(
+    'retries a failed self-check (nothing reached the CA) on a fixed cadence: failure %i → %i ms',
+    (failures, ms) => {
+      expect(retryDelay({ failures, permanent: false, beforeOrder: true }, () => 0.5)).toBe(ms);
+    },
+  );
+
+  it('keeps checking every 15 s for the first hour, while DNS records are set and caches expire', () => {
+    let waited = 0;
+    let failures = 0;
+    while (waited < 3_600_000) {
+      failures += 1;
+      const delay = retryDelay({ failures, permanent: false, beforeOrder: true }, () => 0.5) ?? 0;
+      expect(delay).toBe(15_000);
+      waited += delay;
+    }
+    expect(failures).toBe(240);
   });
 });
 

@@ -55,9 +55,11 @@ describe('tokens', () => {
 
   describe('#tokenFromRequest', () => {
     it('takes the query parameter first, then the subprotocol', () => {
-      expect(tokenFromRequest(new URL('http://h/ws?token=abc'), new Set(['wsfleet-token.def']))).toBe('abc');
-      expect(tokenFromRequest(new URL('http://h/ws'), new Set(['wsfleet', 'wsfleet-token.def']))).toBe('def');
-      expect(tokenFromRequest(new URL('http://h/ws'), new Set(['wsfleet']))).toBeUndefined();
+      expect(tokenFromRequest(new URLSearchParams('token=abc'), new Set(['wsfleet-token.def']))).toBe('abc');
+      expect(tokenFromRequest(new URLSearchParams(''), new Set(['wsfleet', 'wsfleet-token.def']))).toBe(
+        'def',
+      );
+      expect(tokenFromRequest(new URLSearchParams(''), new Set(['wsfleet']))).toBeUndefined();
     });
   });
 });

@@ -115,6 +115,21 @@ describe(`the cluster on lab ${LAB}`, () => {
       expect(log).toContain('"msg":"certificate issued"');
     });
 
+    it('trusts the certificate as a staging deploy does: --staging, no extra roots, only the shipped roots file', async () => {
+      const s = await state();
+      expect(s.trust).toBe('as-deployed');
+      for (const name of await appNames()) {
+        const vm = await machine(name);
+        const env = await vm.run(['cat', '/etc/wsfleet/cert-sync.env']);
+        expect(env).toMatch(/^WSFLEET_STAGING="?true"?$/m);
+        expect(env).not.toContain('WSFLEET_EXTRA_ROOTS');
+        // Pebble's root where the image ships Let's Encrypt's staging roots: the one difference.
+        expect((await vm.run(['cat', '/opt/wsfleet/letsencrypt-staging-roots.pem'])).trim()).toBe(
+          s.rootPem?.trim(),
+        );
+      }
+    });
+
     it('shows each VM, its units and the served serial in `wsfleet lab status --json`', async () => {
       const { stdout } = await exec(process.execPath, [BUNDLE, 'lab', 'status', '--lab', LAB, '--json'], {
         timeout: 60_000,
@@ -401,5 +416,56 @@ describe(`the cluster on lab ${LAB}`, () => {
         .first()
         .waitFor();
     });
+
+    it('moves to the other VM when its VM is killed, shows that node, and misses no message', async () => {
+      const s = await state();
+      if (browser === undefined) throw new Error('the browser did not start');
+      const f = await forward(8);
+      const page = await browser.newPage();
+      page.setDefaultTimeout(20_000);
+      await page.goto(`https://${s.domain}:${f.port}/`);
+      await page.locator('#state[data-state="open"]').waitFor();
+      const channel = 'demo-crash';
+      await page.fill('#channel-input', channel);
+      await page.click('#subscribe-btn');
+      await page.locator(`#subscriptions li[data-channel="${channel}"][data-state="live"]`).waitFor();
+      const victim = (await page.textContent('#node')) ?? '';
+      const byNode = await clientsByNode();
+      const survivor = [...byNode.keys()].find((node) => node !== victim);
+      const publisher = survivor === undefined ? undefined : byNode.get(survivor)?.[0];
+      if (survivor === undefined || publisher === undefined) throw new Error('clients on two VMs expected');
+
+      const before = await publishSteadily(publisher, channel, 5, 'before-crash', 0);
+      // As a crash: PID 1 of the page's VM killed, taking every process of the VM with it.
+      process.kill((await machine(victim)).leader, 'SIGKILL');
+      const during = await publishSteadily(publisher, channel, 20, 'after-crash', 100);
+      // The page may learn of the crash only from its application ping (two intervals of 25 s), then
+      // backs off until the load balancer has marked the VM down.
+      await page.locator(`#node:text-is("${survivor}")`).waitFor({ timeout: 150_000 });
+      await page.locator('#state[data-state="open"]').waitFor();
+      const after = await publishSteadily(publisher, channel, 3, 'back', 0);
+
+      const acked = [...before, ...during, ...after].map((data) => JSON.stringify(data));
+      const shown = async () =>
+        (await page.locator(`#log li[data-channel="${channel}"] .data`).allTextContents()).reverse();
+      await waitFor(
+        async () => {
+          const all = await shown();
+          return acked.every((text) => all.includes(text));
+        },
+        60_000,
+        'every acknowledged message on the page',
+      );
+      const texts = await shown();
+      for (const text of acked) expect(texts).toContain(text);
+      const offsets = (
+        await page
+          .locator(`#log li[data-channel="${channel}"]`)
+          .evaluateAll((items) => items.map((item) => Number(item.getAttribute('data-offset'))))
+      ).reverse();
+      // One entry per offset, consecutive: nothing lost, nothing shown twice.
+      expect(offsets).toEqual(offsets.map((_, i) => (offsets[0] ?? 0) + i));
+      await page.close();
+    }, 300_000);
   });
 });
