@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   WSFLEET_SELF_CHECK:
     'A name does not reach this renewer over HTTP, so no order was placed; the message says where it broke.',
   WSFLEET_RATE_GUARD:
-    'The name set already got 2 certificates in the last 7 days; the next is allowed later.',
+    'The name set already got as many certificates in the last 7 days as its lifetime needs (2 for the usual lifetimes); the next is allowed later.',
   WSFLEET_RENEWAL_FAILED: 'A renewal failed for a reason without a more specific code.',
   WSFLEET_NGINX_TEST_FAILED:
     'nginx refused the configuration (`nginx -t`); the previous one stays in force and the message quotes nginx.',
@@ -131,5 +131,7 @@ export const EXIT = {
   OK: 0,
   FAILURE: 1,
   USAGE: 64,
+  /** Not attempted now for a reason that passes (EX_TEMPFAIL): a backoff or the rate guard. */
+  TEMPFAIL: 75,
   CONFIG: 78,
 } as const;

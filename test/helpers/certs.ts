@@ -40,6 +40,10 @@ export interface Leaf {
 export interface LeafOptions {
   readonly notBefore?: Date;
   readonly notAfter?: Date;
+  /** Make the "leaf" a CA certificate that can sign others (a misissued leaf). */
+  readonly ca?: boolean;
+  /** Its extendedKeyUsage (default serverAuth). */
+  readonly extendedKeyUsage?: string;
 }
 
 export interface CertFactory {
@@ -151,9 +155,9 @@ export async function createCertFactory(): Promise<CertFactory> {
         id,
         issuer.id,
         [
-          'basicConstraints=critical,CA:FALSE',
-          'keyUsage=critical,digitalSignature',
-          'extendedKeyUsage=serverAuth',
+          `basicConstraints=critical,CA:${options.ca === true ? 'TRUE' : 'FALSE'}`,
+          `keyUsage=critical,digitalSignature${options.ca === true ? ',keyCertSign' : ''}`,
+          `extendedKeyUsage=${options.extendedKeyUsage ?? 'serverAuth'}`,
           'authorityKeyIdentifier=keyid',
           `subjectAltName=${domains.map((d) => `${isIP(d) === 0 ? 'DNS' : 'IP'}:${d}`).join(',')}`,
         ],

@@ -148,6 +148,11 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
       {
         role: 'roles/storage.objectViewer',
         members: [`serviceAccount:wsfleet-app@${PROJECT}.iam.gserviceaccount.com`],
+        // Only certs/: the account key and the renewer state stay out of the app VMs' reach.
+        condition: {
+          title: 'wsfleet-certs-only',
+          expression: `resource.name.startsWith("projects/_/buckets/${PROJECT}-wsfleet-certs/objects/certs/")`,
+        },
       },
     ]);
   });

@@ -86,8 +86,9 @@ describe('deploy plan', () => {
       expect(commands).toContain(
         `${gcloud} compute firewall-rules create wsfleet-allow-health-checks --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:80 --source-ranges=35.191.0.0/16,130.211.0.0/22,209.85.152.0/22,209.85.204.0/22 --target-tags=wsfleet-app,wsfleet-renewer${tail}`,
       );
+      // The app VMs read certs/ only: not the account key, not the renewer state.
       expect(commands).toContain(
-        `${gcloud} storage buckets add-iam-policy-binding gs://proj-test-wsfleet-certs --member=serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com --role=roles/storage.objectViewer${tail}`,
+        `${gcloud} storage buckets add-iam-policy-binding gs://proj-test-wsfleet-certs --member=serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com --role=roles/storage.objectViewer '--condition=expression=resource.name.startsWith("projects/_/buckets/proj-test-wsfleet-certs/objects/certs/"),title=wsfleet-certs-only'${tail}`,
       );
       expect(commands).toContain(
         `${gcloud} compute backend-services create wsfleet-app --region=europe-west4 --load-balancing-scheme=EXTERNAL --protocol=TCP --health-checks=wsfleet-app-http --health-checks-region=europe-west4 --session-affinity=CLIENT_IP --connection-draining-timeout=30${tail}`,
