@@ -120,6 +120,10 @@ function iam(state: EndpointState, request: RecordedRequest, body: Json): Json {
   return resource;
 }
 
+/** A CA certificate in the shape Memorystore lists it (its content does not matter here). */
+const STAND_IN_REDIS_CA =
+  '-----BEGIN CERTIFICATE-----\nMIIBdTCCARugAwIBAgIBADAKBggqhkjOPQQDAjAAMB4XDTI2MDEwMTAwMDAwMFoX\n-----END CERTIFICATE-----\n';
+
 function redis(state: EndpointState, request: RecordedRequest, body: Json): Json {
   // /redis/v1/projects/P/locations/R/(instances[/NAME] | operations/NAME)
   const parts = request.path.split('/').filter((p) => p !== '');
@@ -144,17 +148,30 @@ function redis(state: EndpointState, request: RecordedRequest, body: Json): Json
     const created = `${path}/${id}`;
     if (state.resources.has(created))
       throw new ApiError(409, `Resource '${location}/instances/${id}' already exists`);
+    // As Memorystore: with in-transit encryption the instance serves TLS on 6378 and lists the
+    // CA of its server certificate; AUTH is off unless asked for.
+    const tls = body.transitEncryptionMode === 'SERVER_AUTHENTICATION';
     const instance: Json = {
       ...body,
       name: `${location}/instances/${id}`,
       host: '10.30.0.3',
-      port: 6379,
+      port: tls ? 6378 : 6379,
+      authEnabled: body.authEnabled === true,
+      transitEncryptionMode: tls ? 'SERVER_AUTHENTICATION' : 'DISABLED',
+      ...(tls
+        ? { serverCaCerts: [{ serialNumber: '0', cert: STAND_IN_REDIS_CA, sha1Fingerprint: '00' }] }
+        : {}),
       state: 'READY',
       createTime: new Date().toISOString(),
       '@type': 'type.googleapis.com/google.cloud.redis.v1.Instance',
     };
     state.resources.set(created, instance);
     return done(instance, 'create');
+  }
+  // instances.getAuthString: GET …/instances/NAME/authString; empty when AUTH is off.
+  if (parts[8] === 'authString') {
+    const auth = existing(state, path);
+    return auth.authEnabled === true ? { authString: `auth-${String(name)}-0123456789abcdef` } : {};
   }
   const instance = existing(state, path);
   if (request.method === 'DELETE') {
