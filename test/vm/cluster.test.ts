@@ -62,10 +62,14 @@ async function twoNodes(): Promise<[number, number]> {
   return [a, b];
 }
 
+/**
+ * A new certificate now. The scenarios issue more than the rate guard allows a name in a week
+ * (two), on purpose; the guard itself is proven by the renewer's own tests.
+ */
 async function renewNow(): Promise<string> {
   const renewer = await machine('renewer');
   return renewer.run(
-    ['/usr/local/bin/wsfleet', 'renewer', 'renew', (await state()).domain, '--force'],
+    ['/usr/local/bin/wsfleet', 'renewer', 'renew', (await state()).domain, '--force', '--ignore-rate-guard'],
     90_000,
   );
 }
