@@ -14,8 +14,6 @@ source "googlecompute" "debian" {
   network                 = var.network
   subnetwork              = var.subnetwork
   use_os_login            = var.use_os_login
-  # The templates boot with Secure Boot, which needs the image to say it boots with UEFI.
-  image_guest_os_features = ["UEFI_COMPATIBLE"]
   ssh_username            = "packer"
   # Debian boots in well under a minute; a VM that has no SSH after 5 is broken.
   ssh_timeout   = "5m"
