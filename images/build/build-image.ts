@@ -64,6 +64,12 @@ export async function buildImage(req: BuildRequest, deps: BuildDeps): Promise<Bu
   const progress = createProgress({ write: deps.write, now, verbose: req.verbose ?? false });
   const cmd: PackerCommand = { packer: req.packer, ...(deps.env === undefined ? {} : { env: deps.env }) };
 
+  const version = await detectPacker(cmd);
+  progress.step(
+    `packer ${formatVersion(version)}${needsPlugins(version) ? ' (plugins: googlecompute)' : ''}`,
+  );
+
+  // Packer first: a machine without it needs no look at the project.
   const checks = req.target === 'gce' && req.project !== undefined ? deps.gcloud : undefined;
   if (checks !== undefined) {
     progress.step(`checking ${req.project ?? ''}: credentials, build network and SSH, organization policies`);
@@ -78,11 +84,6 @@ export async function buildImage(req: BuildRequest, deps: BuildDeps): Promise<Bu
         `the build would fail; fix first:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
       );
   }
-
-  const version = await detectPacker(cmd);
-  progress.step(
-    `packer ${formatVersion(version)}${needsPlugins(version) ? ' (plugins: googlecompute)' : ''}`,
-  );
 
   const work = await mkdtemp(join(tmpdir(), 'wsfleet-image-'));
   try {

@@ -3,6 +3,7 @@
  * no prompts on every call, each bounded in time; a resource that does not exist is undefined.
  */
 import { execa } from 'execa';
+import { ImageError } from './errors.ts';
 import type { GcloudRead } from './gce-preflight.ts';
 
 export interface GcloudReadOptions {
@@ -36,8 +37,13 @@ export function createGcloudRead({
         return out;
       }
     }
+    if ((result as { code?: string }).code === 'ENOENT')
+      throw new ImageError(
+        'WSFLEET_PREFLIGHT_FAILED',
+        `\`${gcloud}\` was not found: the checks before a gce build read the project with gcloud. Install the Google Cloud CLI or name it with --gcloud.`,
+      );
     if (NOT_FOUND.test(result.stderr)) return undefined;
     const why = result.stderr.split('\n').find((l) => l.startsWith('ERROR:')) ?? result.shortMessage;
-    throw new Error(`gcloud ${args.join(' ')}: ${why}`);
+    throw new ImageError('WSFLEET_PREFLIGHT_FAILED', `gcloud ${args.join(' ')}: ${why}`);
   };
 }

@@ -127,7 +127,7 @@ describe('the image check', () => {
 });
 
 describe('wsfleet images build --target gce', () => {
-  it('stops before packer when the project has a blocker, naming each', async () => {
+  it('stops before packer builds anything when the project has a blocker, naming each', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wsfleet-preflight-'));
     const asked: string[] = [];
     try {
@@ -137,8 +137,9 @@ describe('wsfleet images build --target gce', () => {
       };
       let out = '';
       const build = buildImage(
-        // A packer that does not exist: reaching it would fail with WSFLEET_PACKER_UNAVAILABLE.
-        dryRunRequest(dir, 'app', { target: 'gce', project: 'proj-test', packer: join(dir, 'no-packer') }),
+        // The real packer: its version is read first (a machine without packer is told so before any
+        // look at the project), then the checks stop the build before anything is staged or built.
+        dryRunRequest(dir, 'app', { target: 'gce', project: 'proj-test', packer: 'packer' }),
         { paths: PATHS, write: (t) => (out += t), gcloud: read },
       );
       await expect(build).rejects.toMatchObject({
@@ -147,6 +148,7 @@ describe('wsfleet images build --target gce', () => {
       });
       expect(asked[0]).toBe('auth application-default print-access-token');
       expect(out).toContain('checking proj-test');
+      expect(out).not.toContain('staged');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
