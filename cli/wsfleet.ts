@@ -50,6 +50,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'Print a signed connection token for --token-secret',
     load: async () => (await import('../daemons/app/token-command.ts')).run,
   },
+  'app redis-auth': {
+    summary: "Fetch the Memorystore instance's AUTH string for the app (root, at boot)",
+    load: async () => (await import('../daemons/app/redis-auth-command.ts')).run,
+  },
   'images build': {
     summary: 'Build the VM image of a role (app or renewer) with packer, or dry-run it here',
     load: async () => (await import('../images/build/build-command.ts')).run,

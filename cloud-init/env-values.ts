@@ -9,7 +9,7 @@ import { envValueProblem } from './env-file.ts';
 
 /** One env file: the daemon that reads it, that daemon's options, and the variables so far. */
 export interface EnvFile {
-  readonly daemon: 'app' | 'cert-sync' | 'renewer';
+  readonly daemon: 'app' | 'cert-sync' | 'renewer' | 'app-redis-auth';
   readonly options: Options;
   readonly variables: Array<[string, string]>;
 }

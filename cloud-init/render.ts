@@ -10,6 +10,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { appOptions } from '../daemons/app/config.ts';
+import { redisAuthOptions } from '../daemons/app/redis-auth-command.ts';
 import { certSyncOptions, crossProblems as certSyncProblems } from '../daemons/cert-sync/config.ts';
 import { renewerOptions, crossProblems as renewerProblems } from '../daemons/renewer/config.ts';
 import { type Config, type Options, parseConfig } from '../daemons/shared/config.ts';
@@ -45,6 +46,13 @@ export interface AppValues extends CommonValues {
    * (APP_REDIS_NETWORKS): wsfleet-app.service may reach nothing else, not even a DNS server.
    */
   readonly redisUrl?: string;
+  /** The CAs of Redis's TLS certificate (PEM, Memorystore's serverCaCerts): written as REDIS_CA_FILE. */
+  readonly redisCaPem?: string;
+  /**
+   * `projects/P/locations/R/instances/I`: wsfleet-app-redis-auth.service fetches this Memorystore
+   * instance's AUTH string at boot, so the string is never in the user-data.
+   */
+  readonly redisAuthFrom?: string;
   /** Unset: the VM's hostname, which GCE sets to the instance name (one template fits a whole group). */
   readonly nodeName?: string;
   /** Browser origins allowed to connect (`https://app.example`), or `['*']`. */
@@ -77,7 +85,9 @@ export interface RenewerValues extends CommonValues {
 /** Where the user-data puts the PEM values (public certificates, 0644). */
 export const EXTRA_ROOTS_FILE = '/etc/wsfleet/extra-roots.pem';
 export const DIRECTORY_CA_FILE = '/etc/wsfleet/directory-ca.pem';
+export const REDIS_CA_FILE = '/etc/wsfleet/redis-ca.pem';
 const PEM_VALUES = {
+  redisCaPem: { path: REDIS_CA_FILE, option: 'redisCaFile' },
   extraRootsPem: { path: EXTRA_ROOTS_FILE, option: 'extraRoots' },
   directoryCaPem: { path: DIRECTORY_CA_FILE, option: 'directoryCa' },
 } as const;
@@ -120,6 +130,8 @@ const ALLOWED_KEYS: {
     'logLevel',
     'renewer',
     'redisUrl',
+    'redisCaPem',
+    'redisAuthFrom',
     'nodeName',
     'allowedOrigins',
     'apiKey',
@@ -210,6 +222,7 @@ export function envFiles<R extends Role>(role: R, values: ValuesByRole[R]): Reco
   if (role === 'app') {
     const app: EnvFile = { daemon: 'app', options: appOptions, variables: [] };
     c.text(app, 'redisUrl');
+    c.text(app, 'redisCaFile');
     c.text(app, 'nodeName');
     c.list(app, 'allowedOrigins', 'allowedOrigins', ',');
     c.text(app, 'apiKey');
@@ -226,6 +239,11 @@ export function envFiles<R extends Role>(role: R, values: ValuesByRole[R]): Reco
     c.number(sync, 'pollInterval');
     c.text(sync, 'logLevel');
     files.push(app, sync);
+    if (raw.redisAuthFrom !== undefined) {
+      const auth: EnvFile = { daemon: 'app-redis-auth', options: redisAuthOptions, variables: [] };
+      c.text(auth, 'redisInstance', 'redisAuthFrom');
+      files.push(auth);
+    }
     if (typeof raw.redisUrl === 'string') {
       const issue = redisUrlProblem(raw.redisUrl);
       if (issue !== undefined) problems.push(issue);
@@ -263,7 +281,7 @@ export function envFiles<R extends Role>(role: R, values: ValuesByRole[R]): Reco
       formatEnvFile(
         [
           `Settings of wsfleet-${file.daemon}.service (its EnvironmentFile=), written by cloud-init`,
-          `from the deploy's values. Every setting: \`wsfleet ${file.daemon} run --help\`.`,
+          `from the deploy's values. Every setting: \`wsfleet ${file.daemon === 'app-redis-auth' ? 'app redis-auth' : `${file.daemon} run`} --help\`.`,
         ],
         file.variables,
       ),
@@ -327,12 +345,18 @@ export function renderUserData<R extends Role>(role: R, values: ValuesByRole[R])
       // the image may not have generated, and its failure marks the whole boot as an error.
       locale: 'false',
       write_files: writeFiles,
-      runcmd: [['systemctl', 'enable', '--now', ...UNITS[role]]],
+      runcmd: [['systemctl', 'enable', '--now', ...unitsOf(role, values)]],
     },
   );
 }
 
-/** The units `role`'s user-data enables and starts. */
-export function unitsOf(role: Role): readonly string[] {
-  return UNITS[role];
+/**
+ * The units `role`'s user-data enables and starts: on an app VM whose Redis asks for AUTH, first
+ * the oneshot that fetches the AUTH string (the app is ordered after it).
+ */
+export function unitsOf<R extends Role>(role: R, values?: ValuesByRole[R]): readonly string[] {
+  const authFrom = (values as Readonly<Record<string, unknown>> | undefined)?.redisAuthFrom;
+  return role === 'app' && authFrom !== undefined ? [REDIS_AUTH_UNIT, ...UNITS[role]] : UNITS[role];
 }
+
+export const REDIS_AUTH_UNIT = 'wsfleet-app-redis-auth.service';

@@ -5,14 +5,15 @@
 # openssl for test certificates; nginx, the app VMs' front, and testssl to check its TLS;
 # cloud-init for `cloud-init schema`; mmdebstrap and systemd-nspawn to boot the units in a Debian
 # machine; haproxy, the lab's load balancer; certutil to trust the lab's CA in Chromium; packer and shellcheck for the image templates and
-# scripts) and the npm dependencies, which also builds dist/wsfleet.js.
+# scripts; promtool, from prometheus, for the alert rules) and the npm dependencies, which also builds
+# dist/wsfleet.js.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 packages=(redis-server chromium systemd python3 ca-certificates openssl pebble nginx testssl.sh
   cloud-init systemd-container mmdebstrap procps haproxy libnss3-tools iproute2 util-linux packer
-  shellcheck)
+  shellcheck prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -30,6 +30,25 @@ export const appOptions = {
     expected: 'a redis:// or rediss:// URL',
     secret: true,
   }),
+  redisCaFile: option({
+    schema: z.string().min(1).optional(),
+    description:
+      "PEM file of the CAs that sign Redis's TLS certificate (Memorystore's serverCaCerts); with a rediss:// URL, only they are trusted",
+    expected: 'the path of a PEM file',
+  }),
+  redisPassword: option({
+    schema: z.string().min(1).optional(),
+    description:
+      "Password Redis asks for (Memorystore's AUTH string); on a VM wsfleet-app-redis-auth.service fetches it at boot",
+    expected: 'a password',
+    secret: true,
+  }),
+  redisPasswordFile: option({
+    schema: z.string().min(1).optional(),
+    description:
+      "File holding the password Redis asks for (Memorystore's AUTH string), read at start, never logged",
+    expected: 'the path of a file',
+  }),
   nodeName: option({
     schema: z.string().max(64).default(hostname()),
     description: 'Name of this node, shown to clients in the welcome frame',

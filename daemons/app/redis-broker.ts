@@ -41,6 +41,10 @@ import {
 export interface RedisBrokerOptions {
   /** `redis://[user:password@]host:port[/db]` */
   readonly url: string;
+  /** PEM CAs that alone are trusted for a rediss:// URL (Memorystore's server CA). */
+  readonly ca?: string;
+  /** The password of AUTH (Memorystore's AUTH string); wins over one in the URL. */
+  readonly password?: string;
   readonly limits: HistoryLimits;
   readonly log: Logger;
   /** How long a publish may wait for Redis before it is reported as failed. */
@@ -130,6 +134,11 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       autoResendUnfulfilledCommands: false,
       autoResubscribe: false,
       socketTimeout: HEARTBEAT_MS,
+      ...(options.password === undefined ? {} : { password: options.password }),
+      // rediss:// verifies the server's chain and name; with a CA file only those CAs count.
+      ...(new URL(options.url).protocol === 'rediss:'
+        ? { tls: options.ca === undefined ? {} : { ca: options.ca } }
+        : {}),
       retryStrategy(attempt) {
         if (closed) return null;
         const delayMs = reconnectDelay(attempt);
@@ -142,7 +151,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
     };
     const conn = new Redis(options.url, redisOptions);
     conn.on('error', (err: Error) => {
-      lastError = err;
+      lastError = withoutCommand(err);
     });
     conn.on('ready', () => {
       lastError = undefined;
@@ -596,6 +605,19 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       return closing;
     },
   };
+}
+
+/**
+ * The error without ioredis's `command` (name and arguments): a refused HELLO or AUTH carries the
+ * password there, and the error is logged.
+ */
+function withoutCommand(err: Error): Error {
+  if (!('command' in err)) return err;
+  const copy = new Error(err.message);
+  copy.name = err.name;
+  const { code } = err as NodeJS.ErrnoException;
+  if (code !== undefined) Object.assign(copy, { code });
+  return copy;
 }
 
 async function quit(conn: Redis): Promise<void> {

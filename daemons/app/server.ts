@@ -24,6 +24,7 @@ import { originAllowed } from './origin.ts';
 import { type ClientOp, type ProtocolErrorCode, parseClientFrame, type RequestId } from './protocol.ts';
 import { monotonicNow, take } from './rate-limit.ts';
 import { createRedisBroker } from './redis-broker.ts';
+import { redisConnectionOf } from './redis-connection.ts';
 import { Session } from './session.ts';
 import {
   channelAllowed,
@@ -89,7 +90,16 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     deps.broker ??
     (config.redisUrl === undefined
       ? createMemoryBroker(limits)
-      : createRedisBroker({ url: config.redisUrl, limits, log }));
+      : createRedisBroker({
+          ...redisConnectionOf({
+            redisUrl: config.redisUrl,
+            redisCaFile: config.redisCaFile,
+            redisPassword: config.redisPassword,
+            redisPasswordFile: config.redisPasswordFile,
+          }),
+          limits,
+          log,
+        }));
   const sessions = new Map<WebSocket, Session>();
   const idPrefix = randomBytes(3).toString('base64url');
   let nextId = 0;

@@ -1,7 +1,10 @@
 /**
  * What `/healthz` says: healthy (200) when the last sync attempt reached the store, or when every
  * configured certificate has a valid one installed — a VM that keeps serving good certificates
- * through a store outage is fine. The body gives the details either way.
+ * through a store outage is fine. Never healthy while an installed certificate has expired or
+ * has less than a sixth of its lifetime left: the renewer renews at a third, so by then renewal
+ * has failed for half the margin, and a VM serving that certificate is about to break every
+ * client, whether or not the store answers. The body gives the details either way.
  */
 import type { Ledger } from './ledger.ts';
 import type { SyncReport } from './sync.ts';
@@ -11,15 +14,30 @@ export interface Health {
   readonly body: Record<string, unknown>;
 }
 
+/** Share of its lifetime below which an installed certificate makes the VM unhealthy. */
+export const EXPIRING_SHARE = 1 / 6;
+
 export function health(report: SyncReport | undefined, ledger: Ledger, now: Date, store: string): Health {
   const certificates = ledger.certs.map((spec) => {
     const installed = ledger.installed(spec.name);
     const served = ledger.lastServed(spec.name);
     const refusal = ledger.lastRefusal(spec.name);
     const outcome = report?.certificates.find((c) => c.name === spec.name);
+    const info = installed?.info;
+    const lifetime = info === undefined ? 0 : info.notAfter.getTime() - info.notBefore.getTime();
+    const left = info === undefined ? 0 : info.notAfter.getTime() - now.getTime();
+    const problem =
+      info === undefined
+        ? null
+        : left <= 0
+          ? 'expired'
+          : left < lifetime * EXPIRING_SHARE
+            ? 'expiring'
+            : null;
     return {
       name: spec.name,
       domains: spec.domains,
+      problem,
       installed:
         installed === undefined
           ? null
@@ -35,7 +53,8 @@ export function health(report: SyncReport | undefined, ledger: Ledger, now: Date
     };
   });
   const allInstalled = certificates.every((c) => c.installed?.valid === true);
-  const healthy = report?.reachedStore === true || allInstalled;
+  const expiring = certificates.some((c) => c.problem !== null);
+  const healthy = (report?.reachedStore === true || allInstalled) && !expiring;
   return {
     status: healthy ? 200 : 503,
     body: {

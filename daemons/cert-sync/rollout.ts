@@ -1,7 +1,8 @@
 /**
  * Putting one validated certificate into service: a new version folder, the `live/<name>` swap,
  * then nginx render → test → reload. If nginx refuses, everything goes back — the link, the nginx
- * files (`restore()`), and a reload — so nginx keeps the last good certificate. After a reload the
+ * files (`restore()`), and, after a failed reload only, a tested reload — so nginx keeps the last
+ * good certificate. After a reload the
  * served serial is checked: nginx still serving the old one is an error, never silent.
  */
 import { rm } from 'node:fs/promises';
@@ -145,9 +146,13 @@ export async function rollout(
     try {
       await revertLive(ctx, name, previous);
       await rendered?.restore();
-      // Reload once more so that nginx runs the restored files, also if the failed reload took in
-      // part; after a failed render nginx was never touched.
-      if (stage !== 'render') await ctx.nginx.reload();
+      // After a failed render or `nginx -t`, nginx never loaded the new files and still runs the
+      // restored ones: nothing to reload. After a failed reload (which may have taken in part),
+      // the restored files are tested, then loaded: never a reload of an untested configuration.
+      if (stage === 'reload') {
+        await ctx.nginx.test();
+        await ctx.nginx.reload();
+      }
     } catch (rollbackErr) {
       ctx.log.error({ err: rollbackErr, name }, 'rollback incomplete; check nginx by hand');
     }

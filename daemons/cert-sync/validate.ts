@@ -1,6 +1,7 @@
 /**
- * Whether a certificate bundle may be installed: it parses, the key is the leaf's, the leaf names
- * every configured domain, it is inside its validity period, and the chain, in the order nginx will
+ * Whether a certificate bundle may be installed: it parses, the key is the leaf's, the leaf is a
+ * server certificate (not a CA; its extended key usage, when present, allows serverAuth — what
+ * browsers require), the leaf names every configured domain, it is inside its validity period, and the chain, in the order nginx will
  * send it, leads to a trusted root. A chain ending in a Let's Encrypt staging root is refused unless
  * staging was asked for, even when that root is trusted through `--extra-roots`. Pure: the clock and
  * the roots come in as arguments.
@@ -31,6 +32,7 @@ export const REFUSAL_REASONS = [
   'expired',
   'staging_root',
   'untrusted_chain',
+  'usage',
 ] as const;
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
@@ -55,6 +57,18 @@ export interface ValidateOptions {
 }
 
 const STAGING = /^CN=\(STAGING\)/m;
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
+
+/** Why the leaf is no TLS server certificate, if it is not. */
+function usageProblem(leaf: X509Certificate): string | undefined {
+  if (leaf.ca) return 'the leaf is a CA certificate';
+  // Node lists the extended key usages; undefined when the extension is absent (any use).
+  const usages = leaf.keyUsage as string[] | undefined;
+  if (usages !== undefined && !usages.includes(SERVER_AUTH) && !usages.includes(ANY_EXTENDED_KEY_USAGE))
+    return `the leaf's extended key usage (${usages.join(', ')}) does not allow TLS server authentication`;
+  return undefined;
+}
 
 function oneLine(dn: string): string {
   return dn.split('\n').join(', ');
@@ -127,6 +141,8 @@ export function validateBundle(bundle: Bundle, options: ValidateOptions): Valida
   });
   if (!keyMatchesCertificate(bundle.certificatePem, bundle.privateKeyPem))
     return refuse('key_mismatch', 'the private key is not the key of the leaf certificate');
+  const usage = usageProblem(certs[0] as X509Certificate);
+  if (usage !== undefined) return refuse('usage', usage);
   const missing = options.domains.filter((d) => !info.dnsNames.some((san) => covers(san, d)));
   if (missing.length > 0)
     return refuse(

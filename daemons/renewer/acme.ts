@@ -76,8 +76,22 @@ export interface IssueRequest {
   readonly keyPem?: string;
   /**
    * Awaited right before finalizing, where the CA issues (e.g. to count the issuance against a
-   * rate guard). If it throws, nothing is finalized and its error reaches the caller unchanged.
+   * rate guard, and to persist the order and its key so that a crash cannot lose what the CA
+   * issues). If it throws, nothing is finalized and its error reaches the caller unchanged.
    */
+  readonly beforeFinalize?: (order: PendingOrder) => Promise<void>;
+}
+
+/** An order about to be finalized: enough to fetch its certificate again after a crash. */
+export interface PendingOrder {
+  readonly orderUrl: string;
+  /** PKCS#8 PEM of the key the CSR is made with. Never logged. */
+  readonly keyPem: string;
+}
+
+export interface ResumeRequest extends PendingOrder {
+  readonly domains: readonly string[];
+  /** Awaited before finalizing an order that is still `ready` (the crash came before finalize). */
   readonly beforeFinalize?: () => Promise<void>;
 }
 
@@ -86,6 +100,8 @@ export interface Issued {
   readonly certificatePem: string;
   /** PKCS#8 PEM. */
   readonly privateKeyPem: string;
+  /** The ACME account that ordered it: part of the certificate's identity. */
+  readonly accountUrl: string;
 }
 
 export interface RenewalWindow {
@@ -101,6 +117,12 @@ export type IssueProgress = (step: string, fields?: Record<string, unknown>) => 
 
 export interface AcmeClient {
   issue(request: IssueRequest, progress?: IssueProgress): Promise<Issued>;
+  /**
+   * Completes an order an earlier process persisted before finalizing it: downloads the
+   * certificate of a valid order (no second finalize), finalizes a ready one. Undefined when the
+   * order cannot be completed (gone, expired, invalid): the caller orders anew.
+   */
+  resume(request: ResumeRequest, progress?: IssueProgress): Promise<Issued | undefined>;
   /** The CA's suggested renewal window, or undefined when it offers no ARI or knows no window. */
   renewalInfo(certificatePem: string): Promise<RenewalWindow | undefined>;
 }
@@ -126,6 +148,23 @@ interface CallContext {
 }
 
 const calls = new AsyncLocalStorage<CallContext>();
+
+/**
+ * RFC 8555 §6.5: a badNonce comes with a fresh nonce, and the client retries with it. acme-client
+ * does so at most 5 times per request; a loaded CA that rejects most nonces (Pebble's
+ * PEBBLE_WFE_NONCEREJECT, or a CA behind a load balancer that lost its nonce store) exhausts that
+ * in a fair share of issuances, account creation included. 40 keeps the chance that one request
+ * of an issuance fails even at a 75 % rejection rate below 1e-4.
+ */
+const BAD_NONCE_RETRIES = 40;
+
+function withNonceRetries(client: acme.Client): acme.Client {
+  // acme-client keeps the limit on its HttpClient (`http.maxBadNonceRetries`, 5); no option sets it.
+  const http = (client as unknown as { http?: { maxBadNonceRetries?: unknown } }).http;
+  if (http !== undefined && typeof http.maxBadNonceRetries === 'number')
+    http.maxBadNonceRetries = BAD_NONCE_RETRIES;
+  return client;
+}
 let installed = false;
 
 /** Hooks acme-client's shared axios instance; requests outside a call context are untouched. */
@@ -225,13 +264,15 @@ export function createAcmeClient(options: AcmeClientOptions): AcmeClient {
   }
 
   function clientFor(account: AcmeAccount): acme.Client {
-    return new acme.Client({
-      directoryUrl,
-      accountKey: account.accountKeyPem,
-      accountUrl: account.accountUrl,
-      ...(eab === undefined ? {} : { externalAccountBinding: eab }),
-      ...backoff,
-    });
+    return withNonceRetries(
+      new acme.Client({
+        directoryUrl,
+        accountKey: account.accountKeyPem,
+        accountUrl: account.accountUrl,
+        ...(eab === undefined ? {} : { externalAccountBinding: eab }),
+        ...backoff,
+      }),
+    );
   }
 
   async function loadOrCreateAccount(): Promise<acme.Client> {
@@ -246,12 +287,14 @@ export function createAcmeClient(options: AcmeClientOptions): AcmeClient {
       return clientFor(stored);
     }
     const accountKey = await acme.crypto.createPrivateEcdsaKey('P-256');
-    const fresh = new acme.Client({
-      directoryUrl,
-      accountKey,
-      ...(eab === undefined ? {} : { externalAccountBinding: eab }),
-      ...backoff,
-    });
+    const fresh = withNonceRetries(
+      new acme.Client({
+        directoryUrl,
+        accountKey,
+        ...(eab === undefined ? {} : { externalAccountBinding: eab }),
+        ...backoff,
+      }),
+    );
     // Creating an account means agreeing to the CA's terms; the operator chose the CA.
     await fresh.createAccount({
       termsOfServiceAgreed: true,
@@ -395,33 +438,87 @@ export function createAcmeClient(options: AcmeClientOptions): AcmeClient {
       // Ready (or already valid). acme-client returns the polled object without its URL.
       order = { ...(await acmeClient.waitForValidStatus(order)), url: order.url };
 
+      const keyPem = createPrivateKey(
+        request.keyPem ?? (await acme.crypto.createPrivateEcdsaKey('P-256')).toString(),
+      )
+        .export({ type: 'pkcs8', format: 'pem' })
+        .toString();
+      if (order.status === 'ready')
+        await request.beforeFinalize?.({ orderUrl: order.url, keyPem }).catch(own);
+      return complete(acmeClient, order, keyPem, domains, started, progress);
+    });
+  }
+
+  /** Finalizes a ready order (a valid one already is), downloads and checks the certificate. */
+  async function complete(
+    acmeClient: acme.Client,
+    order: acme.Order,
+    keyPem: string,
+    domains: string[],
+    started: number,
+    progress: IssueProgress | undefined,
+  ): Promise<Issued> {
+    progress?.('finalize');
+    const [, csr] = await acme.crypto.createCsr(
+      // A CN holds at most 64 characters; longer names live in the SAN only.
+      {
+        ...((domains[0] as string).length <= 64 ? { commonName: domains[0] } : {}),
+        altNames: [...domains],
+      },
+      keyPem,
+    );
+    const finalized = order.status === 'valid' ? order : await acmeClient.finalizeOrder(order, csr);
+    const certificatePem = await acmeClient.getCertificate(finalized);
+    const info = verifyIssued(certificatePem, keyPem, domains);
+    progress?.('issued', { serial: info.serial, notAfter: info.notAfter.toISOString() });
+    log.info(
+      {
+        domains,
+        serial: info.serial,
+        notAfter: info.notAfter,
+        issuer: info.issuer,
+        durationMs: Date.now() - started,
+      },
+      'certificate issued',
+    );
+    return { certificatePem, privateKeyPem: keyPem, accountUrl: acmeClient.getAccountUrl() };
+  }
+
+  async function resume(request: ResumeRequest, progress?: IssueProgress): Promise<Issued | undefined> {
+    const domains = [...new Set(request.domains.map((d) => d.trim().toLowerCase()))];
+    const started = Date.now();
+    return call(async (own) => {
+      progress?.('account');
+      const acmeClient = await accountClient();
+      progress?.('resume', { orderUrl: request.orderUrl });
+      let order: acme.Order;
+      try {
+        order = {
+          ...(await acmeClient.getOrder({ url: request.orderUrl } as acme.Order)),
+          url: request.orderUrl,
+        };
+      } catch (err) {
+        // Gone or not ours (another account): nothing to complete.
+        if (err instanceof AcmeError && (err.status === 404 || err.status === 403 || err.status === 401)) {
+          log.warn(
+            { orderUrl: request.orderUrl, detail: err.detail },
+            'the pending order is gone; ordering anew',
+          );
+          return undefined;
+        }
+        throw err;
+      }
+      if (order.status === 'processing')
+        order = { ...(await acmeClient.waitForValidStatus(order)), url: request.orderUrl };
+      if (order.status !== 'valid' && order.status !== 'ready') {
+        log.warn(
+          { orderUrl: request.orderUrl, status: order.status },
+          'the pending order cannot be completed; ordering anew',
+        );
+        return undefined;
+      }
       if (order.status === 'ready') await request.beforeFinalize?.().catch(own);
-      progress?.('finalize');
-      const keyPem = request.keyPem ?? (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
-      const [, csr] = await acme.crypto.createCsr(
-        // A CN holds at most 64 characters; longer names live in the SAN only.
-        {
-          ...((domains[0] as string).length <= 64 ? { commonName: domains[0] } : {}),
-          altNames: [...domains],
-        },
-        keyPem,
-      );
-      const finalized = order.status === 'valid' ? order : await acmeClient.finalizeOrder(order, csr);
-      const certificatePem = await acmeClient.getCertificate(finalized);
-      const privateKeyPem = createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'pem' }).toString();
-      const info = verifyIssued(certificatePem, privateKeyPem, domains);
-      progress?.('issued', { serial: info.serial, notAfter: info.notAfter.toISOString() });
-      log.info(
-        {
-          domains,
-          serial: info.serial,
-          notAfter: info.notAfter,
-          issuer: info.issuer,
-          durationMs: Date.now() - started,
-        },
-        'certificate issued',
-      );
-      return { certificatePem, privateKeyPem };
+      return complete(acmeClient, order, request.keyPem, domains, started, progress);
     });
   }
 
@@ -450,7 +547,7 @@ export function createAcmeClient(options: AcmeClientOptions): AcmeClient {
     });
   }
 
-  return { issue, renewalInfo };
+  return { issue, resume, renewalInfo };
 }
 
 /** acme-client sends the payload as given, so `profile` and `replaces` reach newOrder. */

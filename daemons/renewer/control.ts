@@ -13,6 +13,8 @@ import type { Outcome, ProgressEvent } from './renewer.ts';
 export interface RenewCommand {
   readonly names: readonly string[];
   readonly force: boolean;
+  /** Older clients do not send it: absent means false. */
+  readonly ignoreRateGuard?: boolean;
   readonly dryRun: boolean;
   /** The directory the caller expects the daemon to use. */
   readonly directoryUrl?: string;

@@ -195,8 +195,9 @@ export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDe
     for (const name of command.names) {
       outcomes.push(
         await scheduler.run(byName.get(name) as CertificateSpec, {
-          force: command.force,
-          dryRun: command.dryRun,
+          force: command.force === true,
+          ignoreRateGuard: command.ignoreRateGuard === true,
+          dryRun: command.dryRun === true,
           progress,
         }),
       );
@@ -205,10 +206,24 @@ export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDe
   }
 
   const control: ControlServer = createControlServer(config.controlSocket, { renew }, log);
-  const admin = createAdminServer(metrics.registry, () => ({
-    status: 200,
-    body: { status: 'ok', directory, certificates: config.cert.map((c) => c.name) },
-  }));
+  // /healthz answers "the daemon runs" (200 from this process; nothing answers when it is dead,
+  // unlike the challenge port, which systemd's socket holds). Whether each certificate is on
+  // track is in the body, in `wsfleet_renewer_certificate_on_track` and in `renewer status`.
+  const admin = createAdminServer(metrics.registry, () => {
+    const tracks = renewer.tracks();
+    return {
+      status: 200,
+      body: {
+        status: 'ok',
+        directory,
+        certificates: config.cert.map((c) => ({
+          name: c.name,
+          onTrack: tracks.get(c.name)?.onTrack ?? null,
+          reason: tracks.get(c.name)?.reason ?? 'not checked yet',
+        })),
+      },
+    };
+  });
   let closing: Promise<void> | undefined;
 
   return {

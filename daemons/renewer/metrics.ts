@@ -7,6 +7,7 @@ export interface RenewerMetrics {
   readonly renewalTime: Gauge<'name'>;
   readonly lastSuccess: Gauge<'name'>;
   readonly ready: Gauge<'name'>;
+  readonly onTrack: Gauge<'name'>;
   readonly failures: Counter<'name' | 'reason'>;
   readonly issued: Counter<'name'>;
 }
@@ -31,6 +32,12 @@ export function createRenewerMetrics(): RenewerMetrics {
     lastSuccess: new Gauge({
       name: 'wsfleet_renewer_last_success_timestamp_seconds',
       help: 'When the certificate was last renewed and stored',
+      labelNames: ['name'],
+      registers,
+    }),
+    onTrack: new Gauge({
+      name: 'wsfleet_renewer_certificate_on_track',
+      help: '1 when the certificate has more than its renewal margin left or its renewal is on track (see renewer status)',
       labelNames: ['name'],
       registers,
     }),

@@ -1,8 +1,9 @@
 /**
- * `wsfleet renewer renew <name…> [--force] [--staging] [--dry-run]`: renews now. A running
- * daemon is asked through its control socket (it holds port 80 and the schedule); without one,
- * this command takes the issuance lease and answers the challenges itself. Exits 0 only when
- * every named certificate is in the store (or, with --dry-run, every check passed).
+ * `wsfleet renewer renew <name…> [--force] [--ignore-rate-guard] [--staging] [--dry-run]`: renews
+ * now. A running daemon is asked through its control socket (it holds port 80 and the schedule);
+ * without one, this command takes the issuance lease and answers the challenges itself. Exits 0
+ * only when every named certificate is in the store (or, with --dry-run, every check passed); 75
+ * when a backoff or the rate guard held a certificate back and nothing else failed.
  */
 import { z } from 'zod';
 import type { Command } from '../shared/command.ts';
@@ -28,6 +29,12 @@ const renewOptions = {
   force: option({
     schema: z.boolean().default(false),
     description: 'Renew even when the certificate is not due',
+    expected: 'true or false',
+    kind: 'flag',
+  }),
+  ignoreRateGuard: option({
+    schema: z.boolean().default(false),
+    description: 'Issue even when the rate guard refuses (it counts finalize calls per 7 days)',
     expected: 'true or false',
     kind: 'flag',
   }),
@@ -63,6 +70,16 @@ function printOutcome(outcome: Outcome): void {
     case 'dry_run':
       process.stdout.write(`${outcome.name}: dry run: ${outcome.reason}\n`);
       return;
+    case 'backoff':
+      process.stdout.write(
+        `${outcome.name}: NOT TRIED: the last attempt failed with ${outcome.code}: ${outcome.message}; ${outcome.retryAt ? `next try at ${outcome.retryAt}` : 'a permanent refusal, not retried until the settings change'} (use --force to try now)\n`,
+      );
+      return;
+    case 'rate_limited':
+      process.stdout.write(
+        `${outcome.name}: REFUSED by the rate guard (WSFLEET_RATE_GUARD): ${outcome.message}. --ignore-rate-guard overrides it; Let's Encrypt allows 5 duplicate certificates a week.\n`,
+      );
+      return;
     case 'failed':
       process.stdout.write(
         `${outcome.name}: FAILED ${outcome.code}: ${outcome.message}${outcome.retryAt ? ` (daemon retries at ${outcome.retryAt})` : ''}\n`,
@@ -71,6 +88,15 @@ function printOutcome(outcome: Outcome): void {
 }
 
 const OK_RESULTS = new Set<Outcome['result']>(['renewed', 'not_due', 'dry_run']);
+const HELD_RESULTS = new Set<Outcome['result']>(['backoff', 'rate_limited']);
+
+/** 0 when every certificate is fine; 75 when some were only held back; 1 when any failed. */
+export function exitCode(outcomes: readonly Outcome[], expected: number): number {
+  if (outcomes.length !== expected) return EXIT.FAILURE;
+  if (outcomes.every((o) => OK_RESULTS.has(o.result))) return EXIT.OK;
+  if (outcomes.every((o) => OK_RESULTS.has(o.result) || HELD_RESULTS.has(o.result))) return EXIT.TEMPFAIL;
+  return EXIT.FAILURE;
+}
 
 export const run: Command = async (argv, env) => {
   const parsed = parseCommand(
@@ -99,6 +125,7 @@ export const run: Command = async (argv, env) => {
     {
       names,
       force: config.force,
+      ignoreRateGuard: config.ignoreRateGuard,
       dryRun: config.dryRun,
       ...(explicitDirectory === undefined ? {} : { directoryUrl: explicitDirectory }),
     },
@@ -139,7 +166,12 @@ export const run: Command = async (argv, env) => {
           domains: (await store.current(name))?.certificate.domains ?? [name],
         };
         results.push(
-          await renewer.check(spec, { force: config.force, dryRun: config.dryRun, progress: printProgress }),
+          await renewer.check(spec, {
+            force: config.force,
+            ignoreRateGuard: config.ignoreRateGuard,
+            dryRun: config.dryRun,
+            progress: printProgress,
+          }),
         );
       }
       outcomes = results;
@@ -148,7 +180,5 @@ export const run: Command = async (argv, env) => {
     }
   }
   for (const outcome of outcomes) printOutcome(outcome);
-  return outcomes.length === names.length && outcomes.every((o) => OK_RESULTS.has(o.result))
-    ? EXIT.OK
-    : EXIT.FAILURE;
+  return exitCode(outcomes, names.length);
 };

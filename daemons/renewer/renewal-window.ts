@@ -22,11 +22,20 @@ export interface Window {
   readonly end: Date;
 }
 
+/** The share of a lifetime left when the certificate becomes due (see the header). */
+function remainingAtRenewal(lifetimeMs: number): number {
+  return lifetimeMs <= SHORT_LIVED_MS ? lifetimeMs / 2 : lifetimeMs / 3;
+}
+
+/** Time from issuance to renewal, for a certificate of this lifetime. */
+export function renewalInterval(lifetimeMs: number): number {
+  return lifetimeMs - remainingAtRenewal(lifetimeMs);
+}
+
 /** The moment a certificate becomes due by its own lifetime. */
 export function lifetimeRenewalTime({ notBefore, notAfter }: Validity): Date {
   const lifetime = notAfter.getTime() - notBefore.getTime();
-  const remaining = lifetime <= SHORT_LIVED_MS ? lifetime / 2 : lifetime / 3;
-  return new Date(notAfter.getTime() - remaining);
+  return new Date(notAfter.getTime() - remainingAtRenewal(lifetime));
 }
 
 /** A uniformly random time inside an ARI window (RFC 9773 §4.2). */
@@ -36,7 +45,14 @@ export function pickInWindow(window: Window, random: () => number = Math.random)
   return new Date(start + Math.floor(random() * span));
 }
 
-export type RenewalReason = 'no_certificate' | 'names_changed' | 'expired' | 'lifetime' | 'ari' | 'forced';
+export type RenewalReason =
+  | 'no_certificate'
+  | 'names_changed'
+  | 'issuer_changed'
+  | 'expired'
+  | 'lifetime'
+  | 'ari'
+  | 'forced';
 
 export interface Decision {
   /** True when the certificate should be renewed now. */
@@ -54,18 +70,25 @@ export interface DecideInput {
   readonly domains: readonly string[];
   /** The time picked inside the CA's ARI window, when the CA offers ARI. */
   readonly ariTime?: Date;
+  /**
+   * The stored certificate came from another ACME directory or account than the configured one
+   * (staging → production, a new CA or account): it is due at once, whatever its lifetime.
+   */
+  readonly issuedElsewhere?: boolean;
   readonly force?: boolean;
 }
 
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
+/** The same names, in any order and case. */
+export function sameNames(a: readonly string[], b: readonly string[]): boolean {
   const x = [...a].map((n) => n.toLowerCase()).sort();
   const y = [...b].map((n) => n.toLowerCase()).sort();
   return x.length === y.length && x.every((n, i) => n === y[i]);
 }
 
-export function decide({ now, current, domains, ariTime, force }: DecideInput): Decision {
+export function decide({ now, current, domains, ariTime, issuedElsewhere, force }: DecideInput): Decision {
   if (force) return { due: true, at: now, reason: 'forced' };
   if (current === undefined) return { due: true, at: now, reason: 'no_certificate' };
+  if (issuedElsewhere) return { due: true, at: now, reason: 'issuer_changed' };
   if (!sameNames(current.domains, domains)) return { due: true, at: now, reason: 'names_changed' };
   if (current.notAfter.getTime() <= now.getTime()) return { due: true, at: now, reason: 'expired' };
   // ARI may move renewal earlier (revocation, incident) or later; it never extends past expiry.

@@ -19,9 +19,12 @@ export interface Scheduler {
   run(spec: CertificateSpec, options?: CheckOptions): Promise<Outcome>;
   /** Checks every certificate, one after another. */
   runAll(): Promise<Outcome[]>;
-  /** Stops scheduling and waits for running checks. Idempotent. */
+  /** Stops scheduling and waits for running checks, at most CLOSE_WAIT_MS. Idempotent. */
   close(): Promise<void>;
 }
+
+/** How long close() waits for checks in flight (well inside systemd's 75 s stop timeout). */
+export const CLOSE_WAIT_MS = 5_000;
 
 export function createScheduler({
   certs,
@@ -98,7 +101,22 @@ export function createScheduler({
       await job?.stop();
       for (const timer of timers.values()) clearTimeout(timer);
       timers.clear();
-      await Promise.allSettled([...running.values()]);
+      // A check in flight may wait minutes on a CA or a store that does not answer. Stopping need
+      // not wait for it: its order is persisted before finalize and completed by the next start,
+      // and its lease expires. So wait a little for a clean end, then go.
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = await Promise.race([
+        Promise.allSettled([...running.values()]).then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), CLOSE_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (gaveUp)
+        log.warn(
+          { waitedMs: CLOSE_WAIT_MS, running: [...running.keys()] },
+          'stopping with a check in flight',
+        );
     },
   };
 }

@@ -1,4 +1,7 @@
-/** `wsfleet renewer status [--json]`: each certificate as the store has it. */
+/**
+ * `wsfleet renewer status [--json]`: each certificate as the store has it. Exits 1 when any is
+ * not on track (on-track.ts), so a script or a probe can use it.
+ */
 import type { Command } from '../shared/command.ts';
 import { jsonOption, parseCommand } from '../shared/config.ts';
 import { openCertStore, renewerOptions, storeOptions } from './config.ts';
@@ -23,5 +26,5 @@ export const run: Command = async (argv, env) => {
   const store = openCertStore(config);
   const statuses = await readStatus(store, config.cert);
   process.stdout.write(config.json ? `${JSON.stringify(statuses, null, 2)}\n` : formatStatus(statuses));
-  return 0;
+  return statuses.every((s) => s.onTrack) ? 0 : 1;
 };

@@ -5,6 +5,7 @@
  */
 import type { CertStore } from '../shared/store/cert-store.ts';
 import type { CertificateSpec } from './config.ts';
+import { track } from './on-track.ts';
 import { decide } from './renewal-window.ts';
 
 export interface CertificateStatus {
@@ -20,6 +21,9 @@ export interface CertificateStatus {
   readonly lastError?: { readonly code: string; readonly message: string; readonly at: string };
   readonly nextAttempt?: string;
   readonly failures: number;
+  /** More than its renewal margin left, or a renewal on track (on-track.ts). */
+  readonly onTrack: boolean;
+  readonly reason: string;
 }
 
 /** Status of the configured certificates, or of every certificate in the store when none are. */
@@ -50,10 +54,18 @@ export async function readStatus(
               },
             }),
       });
+      const t = track({
+        now,
+        ...(c === undefined ? {} : { certificate: c }),
+        ...(state === undefined ? {} : { state }),
+        domains,
+      });
       return {
         name: spec.name,
         domains,
         failures: state?.failures ?? 0,
+        onTrack: t.onTrack,
+        reason: t.reason,
         ...(c === undefined
           ? {}
           : { serial: c.serial, notBefore: c.notBefore, notAfter: c.notAfter, issuer: c.issuer }),
@@ -79,6 +91,7 @@ export function formatStatus(statuses: readonly CertificateStatus[]): string {
         lines.push(`  issuer:       ${s.issuer}`);
       }
       lines.push(`  next renewal: ${s.nextRenewal}`);
+      lines.push(`  on track:     ${s.onTrack ? 'yes' : 'NO'}: ${s.reason}`);
       if (s.lastSuccess !== undefined) lines.push(`  last renewed: ${s.lastSuccess}`);
       if (s.lastError !== undefined) {
         lines.push(`  last error:   ${s.lastError.at} ${s.lastError.code}: ${s.lastError.message}`);

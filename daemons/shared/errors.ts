@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   WSFLEET_SELF_CHECK:
     'A name does not reach this renewer over HTTP, so no order was placed; the message says where it broke.',
   WSFLEET_RATE_GUARD:
-    'The name set already got 2 certificates in the last 7 days; the next is allowed later.',
+    'The name set already got as many certificates in the last 7 days as its lifetime needs (2 for the usual lifetimes); the next is allowed later.',
   WSFLEET_RENEWAL_FAILED: 'A renewal failed for a reason without a more specific code.',
   WSFLEET_NGINX_TEST_FAILED:
     'nginx refused the configuration (`nginx -t`); the previous one stays in force and the message quotes nginx.',
@@ -49,6 +49,8 @@ export const ERROR_CODES = {
   WSFLEET_LAB_STATE: 'No lab of that name is up, or its state file cannot be read.',
   WSFLEET_IMAGE_TOOLS:
     'A local image cannot be built on this machine (not Linux, not root, or mmdebstrap missing): the message lists what is missing.',
+  WSFLEET_PREFLIGHT_FAILED:
+    'A check before `wsfleet images build --target gce` or `wsfleet deploy` found what would make it fail (no Application Default Credentials, no build network or SSH rule, an organization policy, an image without UEFI_COMPATIBLE); every problem is listed with what to do, and nothing was created.',
   WSFLEET_FLEET_CONFIG_INVALID:
     'The fleet config file is missing, unreadable or invalid, or a check that gcloud does not make refused it (exit 78); every problem is listed and nothing was called.',
   WSFLEET_GCLOUD_UNAVAILABLE:
@@ -65,6 +67,10 @@ export const ERROR_CODES = {
     'A resource that must already exist does not (for example, `wsfleet rollout` before `wsfleet deploy`).',
   WSFLEET_DEPLOY_PENDING:
     'A resource the next step needs is still being made (a Redis instance CREATING after gcloud stopped waiting); run `wsfleet deploy` again in a few minutes, it continues.',
+  WSFLEET_REDIS_AUTH_UNAVAILABLE:
+    "wsfleet-app-redis-auth.service could not read the Memorystore instance's AUTH string (metadata server or Redis API unreachable, a refusal such as a missing `redis.instances.getAuthString` permission, or AUTH off); the app does not start. `journalctl -u wsfleet-app-redis-auth` says which.",
+  WSFLEET_DEPLOY_UNSAFE_REDIS:
+    "The fleet's Memorystore instance has no in-transit encryption or no AUTH (made by hand or by an older deploy); the deploy will not send data to it in the clear. Delete it (its history is lost) so the deploy creates it closed.",
   WSFLEET_DEPLOY_DNS_TIMEOUT:
     "A certificate name did not resolve to the load balancer's address within --dns-timeout; set the printed DNS records and run `wsfleet deploy` again (it continues), or pass --no-wait-dns.",
   WSFLEET_DEPLOY_WAIT_TIMEOUT:
@@ -129,5 +135,7 @@ export const EXIT = {
   OK: 0,
   FAILURE: 1,
   USAGE: 64,
+  /** Not attempted now for a reason that passes (EX_TEMPFAIL): a backoff or the rate guard. */
+  TEMPFAIL: 75,
   CONFIG: 78,
 } as const;

@@ -8,7 +8,20 @@ import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
 
-const SECRET_FIELDS = ['apiKey', 'tokenSecret', 'token', 'privateKey', 'key', 'authorization', 'password'];
+const SECRET_FIELDS = [
+  'apiKey',
+  'tokenSecret',
+  'token',
+  'privateKey',
+  'key',
+  'authorization',
+  'password',
+  // The store's records: a certificate version, an ACME account, a pending order, EAB flags.
+  'privateKeyPem',
+  'accountKeyPem',
+  'keyPem',
+  'eabHmacKey',
+];
 
 export const REDACT_PATHS = [
   ...SECRET_FIELDS,

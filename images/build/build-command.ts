@@ -6,6 +6,7 @@ import { EXIT } from '../../daemons/shared/errors.ts';
 import { buildImage } from './build-image.ts';
 import { buildOptions, parseBuildArgs, varsRecord } from './config.ts';
 import { ImageError } from './errors.ts';
+import { createGcloudRead } from './gce-gcloud.ts';
 import { buildLocalImage } from './local-build.ts';
 import { findCheckout, imagePaths } from './paths.ts';
 import { formatElapsed } from './progress.ts';
@@ -72,7 +73,15 @@ export const run: Command = async (argv, env) => {
         buildTimeoutMs: config.buildTimeout * 1000,
         verbose: config.verbose,
       },
-      { paths, write, env, cancelSignal: controller.signal },
+      {
+        paths,
+        write,
+        env,
+        cancelSignal: controller.signal,
+        ...(target === 'gce' && config.project !== undefined
+          ? { gcloud: createGcloudRead({ gcloud: config.gcloud, project: config.project, env }) }
+          : {}),
+      },
     );
     const { manifest } = built;
     process.stdout.write(

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { VERSION } from '../../daemons/shared/version.ts';
 import { ImageError } from './errors.ts';
+import { buildPreflight, checkImages, type GcloudRead } from './gce-preflight.ts';
 import { gitRevision, type ImageManifest, MANIFEST_FORMAT, writeJsonAtomic } from './manifest.ts';
 import { runBuild } from './packer-build.ts';
 import { init } from './packer-check.ts';
@@ -44,6 +45,8 @@ export interface BuildDeps {
   readonly env?: NodeJS.ProcessEnv;
   readonly now?: () => number;
   readonly cancelSignal?: AbortSignal;
+  /** Reads the project before and after a gce build (gce-preflight.ts); without it, no checks. */
+  readonly gcloud?: GcloudRead;
 }
 
 export interface BuiltImage {
@@ -65,6 +68,22 @@ export async function buildImage(req: BuildRequest, deps: BuildDeps): Promise<Bu
   progress.step(
     `packer ${formatVersion(version)}${needsPlugins(version) ? ' (plugins: googlecompute)' : ''}`,
   );
+
+  // Packer first: a machine without it needs no look at the project.
+  const checks = req.target === 'gce' && req.project !== undefined ? deps.gcloud : undefined;
+  if (checks !== undefined) {
+    progress.step(`checking ${req.project ?? ''}: credentials, build network and SSH, organization policies`);
+    const problems = await buildPreflight(checks, {
+      project: req.project ?? '',
+      network: req.vars.network ?? '',
+      useOsLogin: req.vars.use_os_login === 'true',
+    });
+    if (problems.length > 0)
+      throw new ImageError(
+        'WSFLEET_PREFLIGHT_FAILED',
+        `the build would fail; fix first:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      );
+  }
 
   const work = await mkdtemp(join(tmpdir(), 'wsfleet-image-'));
   try {
@@ -134,6 +153,12 @@ export async function buildImage(req: BuildRequest, deps: BuildDeps): Promise<Bu
       progress.step(
         `warning: packer named the image ${artifactId}, not ${image}; the manifest records packer's name`,
       );
+    }
+    if (checks !== undefined) {
+      // Secure Boot needs it; `images describe` tells what Google recorded, not what was asked.
+      const problems = await checkImages(checks, req.project ?? '', [artifactId]);
+      if (problems.length > 0)
+        throw new ImageError('WSFLEET_IMAGE_BUILD_FAILED', `${problems.join('\n')}\nFull log: ${logPath}`);
     }
     const manifest: ImageManifest = {
       format: MANIFEST_FORMAT,

@@ -101,6 +101,12 @@ export const buildOptions = {
     kind: 'flag',
   }),
   packer: packerOption,
+  gcloud: option({
+    schema: z.string().min(1).default('gcloud'),
+    description:
+      'The gcloud executable: --target gce reads the project with it before the build (credentials, network, SSH rule, organization policies) and the image after it (UEFI_COMPATIBLE)',
+    expected: 'a command name or path',
+  }),
 } as const;
 
 export const validateOptions = { packer: packerOption } as const;

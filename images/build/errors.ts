@@ -14,6 +14,7 @@ export type ImageErrorCode = Extract<
   | 'WSFLEET_IMAGE_BUILD_FAILED'
   | 'WSFLEET_IMAGE_NO_ARTIFACT'
   | 'WSFLEET_IMAGE_TOOLS'
+  | 'WSFLEET_PREFLIGHT_FAILED'
 >;
 
 export class ImageError extends errorFamily<ImageErrorCode>('ImageError') {}

@@ -9,9 +9,10 @@ import { deployOptions } from './deploy-options.ts';
 import { deployPhases, type Facts } from './deploy-plan.ts';
 import { createAddressResolver, waitForDns } from './dns-wait.ts';
 import type { FleetConfig } from './fleet-config.ts';
-import type { Gcloud } from './gcloud.ts';
+import { createGcloud, type Gcloud } from './gcloud.ts';
 import { resolveImages } from './images.ts';
 import type { FleetNames } from './names.ts';
+import { deployPreflight } from './preflight.ts';
 import { applySteps, planText, type Summary } from './steps.ts';
 import { waitForCluster } from './wait.ts';
 
@@ -81,6 +82,18 @@ export async function deploy(
       const parts: Summary[] = [];
       // Nothing reads an API before its enable has finished: the APIs are a run of their own.
       parts.push(await applySteps(phases.apis, gcloud, progress, { numbering: { before: 0, total } }));
+      progress.step('checking the images (UEFI_COMPATIBLE) and the organization policies');
+      const quick = createGcloud({
+        gcloud: String(flags.gcloud),
+        project: config.project,
+        env,
+        timeoutMs: 60_000,
+        settleTimeoutMs: 0,
+      });
+      await deployPreflight(config, images, {
+        describe: (args) => gcloud.describe(args),
+        quick: (args) => quick.run(args),
+      });
       parts.push(await applySteps(phases.foundation, gcloud, progress, { numbering: first }));
       const address = await staticAddress(config, names, gcloud);
       io.out(`\nPoint the names at the load balancer (${address}) with these DNS A records:\n`);

@@ -86,7 +86,7 @@ function healthCheckSteps(config: FleetConfig, names: FleetNames): Step[] {
 
 export function redisStep(config: FleetConfig, names: FleetNames, facts: Facts): Step | undefined {
   if (!('create' in config.redis)) return undefined;
-  const { tier, sizeGb, version } = config.redis.create;
+  const { tier, sizeGb, version, persistence } = config.redis.create;
   return {
     ...ensure(
       `Redis instance ${names.redis} (${tier}, ${sizeGb} GB; takes minutes)`,
@@ -102,12 +102,19 @@ export function redisStep(config: FleetConfig, names: FleetNames, facts: Facts):
         `--redis-version=${version}`,
         `--network=projects/${config.project}/global/networks/${names.network}`,
         '--connect-mode=direct-peering',
+        // Closed by default: TLS whose server the app authenticates (the instance's own CA) and
+        // AUTH, whose string the app VMs fetch at boot (never in metadata).
+        '--transit-encryption-mode=server-authentication',
+        '--enable-auth',
+        ...(persistence === 'none'
+          ? ['--persistence-mode=disabled']
+          : ['--persistence-mode=RDB', `--rdb-snapshot-period=${persistence.slice('rdb-'.length)}`]),
       ],
     ),
     learn(resource) {
       const r = resource as Json | undefined;
       if (typeof r?.host === 'string' && (r.state === undefined || r.state === 'READY')) {
-        facts.redis = { redisHost: r.host, redisPort: Number(r.port ?? 6379) };
+        facts.redis = secureRedisOf(r, names.redis);
         return;
       }
       // A create that outlived gcloud's wait (Memorystore often takes 5–15 minutes) leaves the
@@ -117,6 +124,37 @@ export function redisStep(config: FleetConfig, names: FleetNames, facts: Facts):
         `Redis instance ${names.redis} is ${String(r?.state ?? 'not ready')} and has no address yet; run \`wsfleet deploy\` again in a few minutes (it continues here)`,
       );
     },
+  };
+}
+
+/**
+ * The app's view of a READY instance: rediss:// on its TLS port with the CAs of `serverCaCerts`,
+ * and the AUTH string fetched at boot from the instance's resource name. An instance without
+ * both (made by hand, or by an older deploy; in-transit encryption cannot be turned on later) is
+ * refused rather than used in the clear.
+ */
+function secureRedisOf(r: Json, name: string): RedisAddress {
+  const cas = Array.isArray(r.serverCaCerts)
+    ? r.serverCaCerts.flatMap((c) =>
+        typeof (c as Json)?.cert === 'string' ? [String((c as Json).cert)] : [],
+      )
+    : [];
+  const missing = [
+    ...(r.transitEncryptionMode === 'SERVER_AUTHENTICATION' && cas.length > 0
+      ? []
+      : ['in-transit encryption']),
+    ...(r.authEnabled === true ? [] : ['AUTH']),
+  ];
+  if (missing.length > 0 || typeof r.name !== 'string')
+    throw new DeployError(
+      'WSFLEET_DEPLOY_UNSAFE_REDIS',
+      `Redis instance ${name} has no ${missing.join(' and ') || 'resource name'}: the app would send its data in the clear or to anyone on the network. Delete it (\`wsfleet teardown --delete-data\`, which loses its history) so the deploy creates it closed, or name a Redis of your own with \`redis: { url: rediss://… }\``,
+    );
+  return {
+    redisHost: String(r.host),
+    redisPort: Number(r.port ?? 6378),
+    redisCaPem: cas.map((c) => (c.endsWith('\n') ? c : `${c}\n`)).join(''),
+    redisInstance: r.name,
   };
 }
 
@@ -198,6 +236,8 @@ function loadBalancerSteps(config: FleetConfig, names: FleetNames): Step[] {
         names.forwardingRule,
         r,
         '--load-balancing-scheme=EXTERNAL',
+        // The address is PREMIUM; a rule naming no tier gets the project's default, maybe STANDARD.
+        '--network-tier=PREMIUM',
         '--ip-protocol=TCP',
         '--ports=80,443',
         `--address=${regionalPath(config, 'addresses', names.appAddress)}`,

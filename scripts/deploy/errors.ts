@@ -13,9 +13,11 @@ export type DeployErrorCode = Extract<
   | 'WSFLEET_GCLOUD_FAILED'
   | 'WSFLEET_DEPLOY_MISSING'
   | 'WSFLEET_DEPLOY_PENDING'
+  | 'WSFLEET_DEPLOY_UNSAFE_REDIS'
   | 'WSFLEET_DEPLOY_DNS_TIMEOUT'
   | 'WSFLEET_DEPLOY_WAIT_TIMEOUT'
   | 'WSFLEET_TEARDOWN_UNCONFIRMED'
+  | 'WSFLEET_PREFLIGHT_FAILED'
 >;
 
 export class DeployError extends errorFamily<DeployErrorCode>('DeployError') {}

@@ -130,13 +130,18 @@ export const fleetSchema = z
                   .string()
                   .regex(/^redis_\d+_[x0-9]+$/)
                   .default('redis_7_0'),
+                /**
+                 * RDB snapshots every 1–24 h, or none: a restart or failover (maintenance) then loses
+                 * the history. Memorystore for Redis offers no AOF.
+                 */
+                persistence: z.enum(['none', 'rdb-1h', 'rdb-6h', 'rdb-12h', 'rdb-24h']).default('none'),
               })
               .strict(),
           })
           .strict(),
         z.object({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL') }).strict(),
       ])
-      .default({ create: { tier: 'basic', sizeGb: 1, version: 'redis_7_0' } }),
+      .default({ create: { tier: 'basic', sizeGb: 1, version: 'redis_7_0', persistence: 'none' } }),
     loadBalancer: z
       .object({
         sessionAffinity: z.enum(GCLOUD_AFFINITIES).default('CLIENT_IP'),

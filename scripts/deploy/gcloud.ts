@@ -47,6 +47,8 @@ export interface GcloudProblem {
   readonly serviceDisabled?: string;
   /** A service account this call names is not known to IAM yet (or no longer). */
   readonly unknownAccount?: string;
+  /** The organization policy constraint that refused this call (412 conditionNotMet). */
+  readonly orgPolicy?: string;
 }
 
 /** Pauses between attempts while Google settles; the last one repeats until the settle timeout. */
@@ -77,12 +79,14 @@ export function parseGcloudError(stderr: string): GcloudProblem {
         'an API')
       : undefined;
   const account = /Service account (\S+@\S+\.iam\.gserviceaccount\.com) does not exist/.exec(message)?.[1];
+  const policy = /Constraint (constraints\/[A-Za-z0-9_.]+) violated/.exec(message)?.[1];
   return {
     message,
     notFound: disabled === undefined && account === undefined && NOT_FOUND.test(message),
     denied: disabled === undefined && DENIED.test(message),
     ...(disabled === undefined ? {} : { serviceDisabled: disabled }),
     ...(account === undefined ? {} : { unknownAccount: account }),
+    ...(policy === undefined ? {} : { orgPolicy: policy }),
   };
 }
 
@@ -162,7 +166,9 @@ export function createGcloud({
         `${problem.message || `gcloud exited with ${result.exitCode}`}\n  command: ${line}${
           problem.denied
             ? '\n  (log in with `gcloud auth login`, and check the account has the roles this step needs)'
-            : ''
+            : problem.orgPolicy === undefined
+              ? ''
+              : `\n  (the organization policy ${problem.orgPolicy} refuses it: see \`gcloud resource-manager org-policies describe ${problem.orgPolicy} --effective\`, and ask for an exception for this project)`
         }`,
       );
     }

@@ -62,13 +62,16 @@ renewer:
   machineType: e2-small
   # image: wsfleet-renewer-…
 
-# A Memorystore instance the deploy creates (basic tier, 1 GB), or an existing one by URL
-# (the host must be an IP address on a private network): \`redis: { url: redis://10.0.0.3:6379 }\`.
+# A Memorystore instance the deploy creates (basic tier, 1 GB; always TLS and AUTH), or an
+# existing one by URL (the host must be an IP address on a private network):
+# \`redis: { url: rediss://10.0.0.3:6378 }\`. tier: basic or standard (a replica, failover).
+# persistence: none (a restart loses the history; clients are told) or rdb-1h, rdb-6h, rdb-12h, rdb-24h.
 redis:
   create:
     tier: basic
     sizeGb: 1
     version: redis_7_0
+    persistence: none
 
 loadBalancer:
   # NONE, CLIENT_IP, CLIENT_IP_PROTO or CLIENT_IP_PORT_PROTO: a passthrough load balancer takes no other.

@@ -147,28 +147,92 @@ export function firewallStep(rule: FirewallRule, names: FleetNames): Step {
   );
 }
 
+/** An IAM condition (CEL) on a bucket binding; neither part may hold a comma (gcloud's KEY=VALUE list). */
+export interface BindingCondition {
+  readonly title: string;
+  readonly expression: string;
+}
+
+/**
+ * What the app VMs may read: the certificates (`certs/`, what cert-sync needs) and nothing else
+ * of the bucket — not the ACME account key (`accounts/`), not the renewer state with its pending
+ * order key (`state/`). cert-sync only gets objects by name, never lists, so an object-name
+ * condition is enough.
+ */
+export function appReadCondition(bucket: string): BindingCondition {
+  return {
+    title: 'wsfleet-certs-only',
+    expression: `resource.name.startsWith("projects/_/buckets/${bucket}/objects/certs/")`,
+  };
+}
+
+/**
+ * gcloud refuses, in non-interactive mode, to add or remove a binding without a condition on a
+ * policy that holds conditional bindings unless told `--condition=None`.
+ */
+function conditionFlag(condition: BindingCondition | undefined, policyHasConditions: boolean): string[] {
+  if (condition === undefined) return policyHasConditions ? ['--condition=None'] : [];
+  return [`--condition=expression=${condition.expression},title=${condition.title}`];
+}
+
 /**
  * The IAM binding of `member` on the bucket alone (never a project-wide role): added by the
- * deploy, removed by a teardown that keeps the bucket.
+ * deploy (with `condition`, when given: a binding of the same role without it, left by an older
+ * deploy, is removed), removed by a teardown that keeps the bucket (whatever its condition).
  */
 export function bucketBindingStep(
   bucket: string,
   member: string,
   role: string,
   mode: 'add' | 'remove' = 'add',
+  condition?: BindingCondition,
 ): Step {
   return {
-    title: `${role} on gs://${bucket} for ${member.replace(/^serviceAccount:/, '')}`,
+    title: `${role} on gs://${bucket} for ${member.replace(/^serviceAccount:/, '')}${condition ? ` (${condition.title})` : ''}`,
     describe: ['storage', 'buckets', 'get-iam-policy', `gs://${bucket}`],
     plan(found) {
       const policy = found as Json | undefined;
       const bindings = Array.isArray(policy?.bindings) ? (policy.bindings as Json[]) : [];
-      const has = bindings.some(
+      const ours = bindings.filter(
         (b) => b.role === role && Array.isArray(b.members) && b.members.includes(member),
       );
-      if (has === (mode === 'add')) return [];
-      const verb = mode === 'add' ? 'add-iam-policy-binding' : 'remove-iam-policy-binding';
-      return [['storage', 'buckets', verb, `gs://${bucket}`, `--member=${member}`, `--role=${role}`]];
+      const conditionOf = (b: Json): BindingCondition | undefined => {
+        const c = b.condition as Json | undefined;
+        return typeof c?.expression === 'string' && typeof c.title === 'string'
+          ? { title: c.title, expression: c.expression }
+          : undefined;
+      };
+      const target = `gs://${bucket}`;
+      // After an add of ours the policy holds a condition too.
+      const hasConditions =
+        bindings.some((b) => conditionOf(b) !== undefined) || (mode === 'add' && condition !== undefined);
+      const remove = (b: Json) => [
+        'storage',
+        'buckets',
+        'remove-iam-policy-binding',
+        target,
+        `--member=${member}`,
+        `--role=${role}`,
+        ...conditionFlag(conditionOf(b), hasConditions),
+      ];
+      if (mode === 'remove') return ours.map(remove);
+      const wanted = (b: Json) =>
+        conditionOf(b)?.expression === condition?.expression && conditionOf(b)?.title === condition?.title;
+      const commands = ours.filter((b) => !wanted(b)).map(remove);
+      if (!ours.some(wanted))
+        commands.unshift([
+          'storage',
+          'buckets',
+          'add-iam-policy-binding',
+          target,
+          `--member=${member}`,
+          `--role=${role}`,
+          ...conditionFlag(
+            condition,
+            bindings.some((b) => conditionOf(b) !== undefined),
+          ),
+        ]);
+      return commands;
     },
   };
 }
@@ -264,7 +328,13 @@ export function foundationSteps(config: FleetConfig, names: FleetNames): Step[] 
       `serviceAccount:${names.serviceAccountEmail.renewer}`,
       BUCKET_ROLES.renewer,
     ),
-    bucketBindingStep(config.bucket, `serviceAccount:${names.serviceAccountEmail.app}`, BUCKET_ROLES.app),
+    bucketBindingStep(
+      config.bucket,
+      `serviceAccount:${names.serviceAccountEmail.app}`,
+      BUCKET_ROLES.app,
+      'add',
+      appReadCondition(config.bucket),
+    ),
     ...firewallRules(names).map((rule) => firewallStep(rule, names)),
     ensure(
       `static external address ${names.appAddress}`,

@@ -7,15 +7,21 @@ import { type AppValues, type RenewerValues, renderUserData } from '../../cloud-
 import { renewerAddressOf } from './addresses.ts';
 import type { FleetConfig } from './fleet-config.ts';
 
-/** What is known only once the Redis instance exists (its address). */
+/** What is known only once the Redis instance exists (its address, its CA, its name). */
 export interface RedisAddress {
   readonly redisHost: string;
   readonly redisPort: number;
+  /** The instance's server CAs (PEM), from `serverCaCerts`: the only ones the app trusts. */
+  readonly redisCaPem?: string;
+  /** `projects/P/locations/R/instances/I`, whose AUTH string the VM fetches at boot. */
+  readonly redisInstance?: string;
 }
 
 export function redisUrlOf(config: FleetConfig, address: RedisAddress | undefined): string | undefined {
   if ('url' in config.redis) return config.redis.url;
-  return address === undefined ? undefined : `redis://${address.redisHost}:${address.redisPort}`;
+  if (address === undefined) return undefined;
+  const scheme = address.redisCaPem === undefined ? 'redis' : 'rediss';
+  return `${scheme}://${address.redisHost}:${address.redisPort}`;
 }
 
 export function appValues(config: FleetConfig, redis: RedisAddress | undefined): AppValues {
@@ -25,6 +31,8 @@ export function appValues(config: FleetConfig, redis: RedisAddress | undefined):
     store: `gs://${config.bucket}`,
     renewer: `${renewerAddressOf(config)}:80`,
     ...(redisUrl === undefined ? {} : { redisUrl }),
+    ...(redis?.redisCaPem === undefined ? {} : { redisCaPem: redis.redisCaPem }),
+    ...(redis?.redisInstance === undefined ? {} : { redisAuthFrom: redis.redisInstance }),
     ...(config.app.allowedOrigins === undefined ? {} : { allowedOrigins: config.app.allowedOrigins }),
     ...(config.acme.directory === 'staging' ? { staging: true } : {}),
     clientPublish: config.auth.clientPublish,

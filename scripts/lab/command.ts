@@ -88,6 +88,7 @@ export const up: Command = async (argv, env) => {
         stateDir: config.stateDir,
         apps: config.apps,
         pollInterval: config.pollInterval,
+        redisPersistence: config.redisPersistence,
         trust: config.trust,
         timeoutMs: config.timeout * 1000,
         bundle,

@@ -47,6 +47,12 @@ export const upOptions = {
       "How cert-sync trusts Pebble's certificates. as-deployed: exactly as a deploy with the staging directory (`--staging`, no extra roots), Pebble's root standing in for Let's Encrypt's staging roots in the file wsfleet ships; extra-roots: Pebble's root through `--extra-roots`",
     expected: 'as-deployed or extra-roots',
   }),
+  redisPersistence: option({
+    schema: z.enum(['none', 'rdb']).default('none'),
+    description:
+      "Redis run as the deploy's Memorystore runs: none (the default tier: a restart loses the history), or rdb (an RDB snapshot every hour, as `persistence: rdb-1h`)",
+    expected: 'none or rdb',
+  }),
   pollInterval: option({
     schema: schemas.int(1, 3600, 5),
     description: "Seconds between cert-sync's polls of the store on the app VMs",

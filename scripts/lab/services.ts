@@ -2,7 +2,8 @@
  * The lab's stand-ins for what Google Cloud and the Internet provide, each a process in the lab
  * namespace, detached so that it outlives `lab up`:
  *
- *   redis       Memorystore: appendonly with fsync at every write, so a restart loses nothing acknowledged
+ *   redis       Memorystore as the deploy makes it: no AOF (Memorystore has none); without persistence
+ *               (the default) a restart loses every stream, with RDB an hourly snapshot survives it
  *   dns         pebble-challtestsrv: public DNS, resolving every name to the load balancer
  *   pebble      Let's Encrypt: Pebble, validating HTTP-01 through the load balancer
  *   gcs         Cloud Storage: the GCS JSON API stand-in (`wsfleet lab gcs-double`)
@@ -139,6 +140,7 @@ export function serviceCommands(
     readonly dnsManagement: number;
     readonly gcs: number;
   },
+  redisPersistence: 'none' | 'rdb' = 'none',
 ): Record<'redis' | 'dns' | 'gcs', ServiceCommand> {
   const at = plan.services;
   return {
@@ -151,12 +153,11 @@ export function serviceCommands(
         String(ports.redis),
         '--protected-mode',
         'no',
+        // Never kinder than the deploy: Memorystore keeps no AOF, and the default keeps nothing.
         '--save',
-        '',
+        redisPersistence === 'rdb' ? '3600 1' : '',
         '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
+        'no',
         '--dir',
         join(dir, 'redis'),
       ],

@@ -22,6 +22,8 @@ export interface InsideOptions {
   readonly stateDir: string;
   readonly apps: number;
   readonly pollInterval: number;
+  /** Redis's persistence, as the deploy's tier runs it (config.ts, --redis-persistence). */
+  readonly redisPersistence: 'none' | 'rdb';
   /** How cert-sync trusts Pebble's root (config.ts, --trust). */
   readonly trust: LabTrust;
   readonly timeoutMs: number;
@@ -123,7 +125,7 @@ export async function upInside(o: InsideOptions): Promise<LabState> {
 
   o.step('starting Redis, the DNS stand-in and the GCS stand-in');
   await mkdir(join(dir, 'redis'), { recursive: true });
-  const commands = serviceCommands(plan, dir, o.bundle, PORTS);
+  const commands = serviceCommands(plan, dir, o.bundle, PORTS, o.redisPersistence);
   const services = { ...state.services };
   for (const [name, command] of Object.entries(commands)) {
     services[name] = startService(plan, command.argv, join(dir, `${name}.log`), command.env);

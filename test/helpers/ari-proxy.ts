@@ -6,12 +6,16 @@
  *   `GET <renewalInfo>/<certID>` with the window a test set (`setWindow`);
  * - records the decoded payload of every newOrder, so tests see `replaces` and `profile`;
  * - answers the next newOrder(s) with a problem document a test queued (`failNewOrder`);
- * - notes the problem types Pebble answers with (`upstreamProblems`), e.g. its badNonce.
+ * - notes the problem types Pebble answers with (`upstreamProblems`), e.g. its badNonce;
+ * - counts finalize requests (`finalizes`), and remembers the certIDs of the certificates it
+ *   handed out, so that with `refuseForeignReplaces()` it refuses a newOrder whose `replaces`
+ *   names a certificate this CA never issued, as a production CA refuses a staging one.
  */
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { certificateInfo } from '../../daemons/shared/certificate-info.ts';
 
 export interface Window {
   readonly start: Date;
@@ -43,6 +47,10 @@ export interface AriProxy {
   readonly renewalInfoRequests: readonly string[];
   /** Short types of the problem documents Pebble itself answered with, in order. */
   readonly upstreamProblems: readonly string[];
+  /** Paths of the finalize requests seen, in order. */
+  readonly finalizes: readonly string[];
+  /** From now on, refuse (`malformed`) a newOrder whose `replaces` is not a certificate issued here. */
+  refuseForeignReplaces(): void;
   /** The window served for `certId` (or any certificate with '*'); undefined serves 404. */
   setWindow(certId: string, window: Window | undefined, retryAfterSeconds?: number): void;
   /** Answers the next `times` newOrder requests with this problem instead of forwarding them. */
@@ -73,6 +81,9 @@ export async function startAriProxy(options: AriProxyOptions): Promise<AriProxy>
   const newOrders: RecordedOrder[] = [];
   const renewalInfoRequests: string[] = [];
   const upstreamProblems: string[] = [];
+  const finalizes: string[] = [];
+  const issued = new Set<string>();
+  let strictReplaces = false;
   let newOrderPath = '/order-plz';
   let origin = '';
 
@@ -91,13 +102,24 @@ export async function startAriProxy(options: AriProxyOptions): Promise<AriProxy>
       return;
     }
     if (req.method === 'POST' && path === newOrderPath) {
-      newOrders.push(decodeJws(body));
+      const order = decodeJws(body);
+      newOrders.push(order);
       const problem = failures.shift();
       if (problem !== undefined) {
         sendProblem(res, problem);
         return;
       }
+      const replaces = order.payload.replaces;
+      if (strictReplaces && typeof replaces === 'string' && !issued.has(replaces)) {
+        sendProblem(res, {
+          type: 'malformed',
+          detail: `replaces: certificate ${replaces} was not issued by this CA`,
+          status: 400,
+        });
+        return;
+      }
     }
+    if (req.method === 'POST' && path.includes('/finalize')) finalizes.push(path);
     const upstreamRes = await forward(req, body);
     const upstreamBody = await readAll(upstreamRes);
     const headers = copyHeaders(upstreamRes.headers);
@@ -105,6 +127,10 @@ export async function startAriProxy(options: AriProxyOptions): Promise<AriProxy>
     if (String(upstreamRes.headers['content-type']).startsWith('application/problem+json')) {
       const type = (JSON.parse(upstreamBody.toString()) as { type?: string }).type ?? '';
       upstreamProblems.push(type.replace('urn:ietf:params:acme:error:', ''));
+    }
+    if (String(upstreamRes.headers['content-type']).startsWith('application/pem-certificate-chain')) {
+      const certId = certificateInfo(upstreamBody.toString()).ariCertId;
+      if (certId !== undefined) issued.add(certId);
     }
     if (req.method === 'GET' && path === directoryPath && upstreamRes.statusCode === 200) {
       out = Buffer.from(JSON.stringify(rewriteDirectory(JSON.parse(upstreamBody.toString()))));
@@ -174,6 +200,10 @@ export async function startAriProxy(options: AriProxyOptions): Promise<AriProxy>
     newOrders,
     renewalInfoRequests,
     upstreamProblems,
+    finalizes,
+    refuseForeignReplaces() {
+      strictReplaces = true;
+    },
     setWindow(certId, window, retryAfterSeconds) {
       if (window === undefined) windows.delete(certId);
       else windows.set(certId, { window, retryAfterSeconds });

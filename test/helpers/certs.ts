@@ -1,10 +1,12 @@
 /**
  * Certificates for cert-sync tests, made with the `openssl` CLI (node:crypto cannot build X.509):
  * roots (any CN, such as "(STAGING) Pretend Pear X1"), intermediates and leaves with chosen names
+ * (DNS names, or IP addresses as IP entries)
  * and validity dates, and the store record of a leaf for `CertStore.publish`; and a fake Nginx
  * that serves what was under live/ at its last reload.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -38,6 +40,10 @@ export interface Leaf {
 export interface LeafOptions {
   readonly notBefore?: Date;
   readonly notAfter?: Date;
+  /** Make the "leaf" a CA certificate that can sign others (a misissued leaf). */
+  readonly ca?: boolean;
+  /** Its extendedKeyUsage (default serverAuth). */
+  readonly extendedKeyUsage?: string;
 }
 
 export interface CertFactory {
@@ -149,11 +155,11 @@ export async function createCertFactory(): Promise<CertFactory> {
         id,
         issuer.id,
         [
-          'basicConstraints=critical,CA:FALSE',
-          'keyUsage=critical,digitalSignature',
-          'extendedKeyUsage=serverAuth',
+          `basicConstraints=critical,CA:${options.ca === true ? 'TRUE' : 'FALSE'}`,
+          `keyUsage=critical,digitalSignature${options.ca === true ? ',keyCertSign' : ''}`,
+          `extendedKeyUsage=${options.extendedKeyUsage ?? 'serverAuth'}`,
           'authorityKeyIdentifier=keyid',
-          `subjectAltName=${domains.map((d) => `DNS:${d}`).join(',')}`,
+          `subjectAltName=${domains.map((d) => `${isIP(d) === 0 ? 'DNS' : 'IP'}:${d}`).join(',')}`,
         ],
         from,
         to,

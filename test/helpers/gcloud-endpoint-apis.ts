@@ -121,6 +121,10 @@ function iam(state: EndpointState, request: RecordedRequest, body: Json): Json {
   return resource;
 }
 
+/** A CA certificate in the shape Memorystore lists it (its content does not matter here). */
+const STAND_IN_REDIS_CA =
+  '-----BEGIN CERTIFICATE-----\nMIIBdTCCARugAwIBAgIBADAKBggqhkjOPQQDAjAAMB4XDTI2MDEwMTAwMDAwMFoX\n-----END CERTIFICATE-----\n';
+
 function redis(state: EndpointState, request: RecordedRequest, body: Json): Json {
   // /redis/v1/projects/P/locations/R/(instances[/NAME] | operations/NAME)
   const parts = request.path.split('/').filter((p) => p !== '');
@@ -145,17 +149,30 @@ function redis(state: EndpointState, request: RecordedRequest, body: Json): Json
     const created = `${path}/${id}`;
     if (state.resources.has(created))
       throw new ApiError(409, `Resource '${location}/instances/${id}' already exists`);
+    // As Memorystore: with in-transit encryption the instance serves TLS on 6378 and lists the
+    // CA of its server certificate; AUTH is off unless asked for.
+    const tls = body.transitEncryptionMode === 'SERVER_AUTHENTICATION';
     const instance: Json = {
       ...body,
       name: `${location}/instances/${id}`,
       host: '10.30.0.3',
-      port: 6379,
+      port: tls ? 6378 : 6379,
+      authEnabled: body.authEnabled === true,
+      transitEncryptionMode: tls ? 'SERVER_AUTHENTICATION' : 'DISABLED',
+      ...(tls
+        ? { serverCaCerts: [{ serialNumber: '0', cert: STAND_IN_REDIS_CA, sha1Fingerprint: '00' }] }
+        : {}),
       state: 'READY',
       createTime: new Date().toISOString(),
       '@type': 'type.googleapis.com/google.cloud.redis.v1.Instance',
     };
     state.resources.set(created, instance);
     return done(instance, 'create');
+  }
+  // instances.getAuthString: GET …/instances/NAME/authString; empty when AUTH is off.
+  if (parts[8] === 'authString') {
+    const auth = existing(state, path);
+    return auth.authEnabled === true ? { authString: `auth-${String(name)}-0123456789abcdef` } : {};
   }
   const instance = existing(state, path);
   if (request.method === 'DELETE') {
@@ -192,6 +209,16 @@ function serviceUsage(state: EndpointState, request: RecordedRequest, body: Json
   };
 }
 
+/**
+ * Cloud Resource Manager v1 `projects.getEffectiveOrgPolicy`: the policy the stand-in's project
+ * has for a constraint, or one that sets nothing (the constraint's default) as Google answers.
+ */
+function effectiveOrgPolicy(state: EndpointState, constraint: string): Json {
+  if (!state.orgPoliciesReadable) throw new ApiError(403, 'The caller does not have permission');
+  const set = state.orgPolicies.get(constraint);
+  return { version: 1, constraint, etag: 'BwYAAAAAAAA=', ...(set ?? {}) };
+}
+
 /** Answers a request to any API but Compute Engine, or throws an ApiError. */
 export function handleApis(state: EndpointState, request: RecordedRequest): Json {
   const body = isObject(request.body) ? request.body : {};
@@ -201,7 +228,8 @@ export function handleApis(state: EndpointState, request: RecordedRequest): Json
   if (request.path.startsWith('/serviceusage/')) return serviceUsage(state, request, body);
   if (request.path.startsWith('/secretmanager/')) return handleSecrets(state, request, body);
   if (request.path.startsWith('/cloudresourcemanager/')) {
-    const project = request.path.split('/').filter((p) => p !== '')[3] ?? '';
+    const [project = '', method] = (request.path.split('/').filter((p) => p !== '')[3] ?? '').split(':');
+    if (method === 'getEffectiveOrgPolicy') return effectiveOrgPolicy(state, String(body.constraint));
     return { projectNumber: '123456789012', projectId: project, lifecycleState: 'ACTIVE', name: project };
   }
   throw new ApiError(404, `No API at ${request.path}`);

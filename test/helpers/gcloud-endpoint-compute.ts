@@ -90,9 +90,27 @@ function operation(state: EndpointState, p: Parsed, type: string, target: string
     selfLink: link(state, opPath),
     ...(p.zone === undefined ? {} : { zone: link(state, p.scope) }),
     ...(p.region === undefined ? {} : { region: link(state, p.scope) }),
+    _polls: state.operationPolls,
   };
   state.resources.set(opPath, op);
-  return op;
+  return operationView(op);
+}
+
+/**
+ * An operation as it stands: RUNNING (no endTime, progress 0) while it has polls left, each get
+ * or wait of it using one, then DONE, as a slow insert is seen by gcloud, which polls.
+ */
+function operationView(op: Json): Json {
+  const left = Number(op._polls ?? 0);
+  if (left <= 0) return view(op);
+  const { endTime: _end, ...running } = view(op);
+  return { ...running, status: 'RUNNING', progress: 0 };
+}
+
+function pollOperation(op: Json): Json {
+  const answer = operationView(op);
+  op._polls = Math.max(0, Number(op._polls ?? 0) - 1);
+  return answer;
 }
 
 function managedInstances(group: Json): Json[] {
@@ -107,6 +125,47 @@ function view(resource: Json): Json {
 function templateOf(group: Json): unknown {
   const versions = Array.isArray(group.versions) ? (group.versions as Json[]) : [];
   return versions[0]?.instanceTemplate ?? group.instanceTemplate;
+}
+
+/** The project number Google names in a constraint's violation (the stand-in's projects share it). */
+const PROJECT_NUMBER = '123456789012';
+
+/** Google's words for a VM a constraint refuses (an instance's insert and a group's listErrors). */
+function violation(constraint: string, instancePath: string): string {
+  const tail =
+    constraint === 'constraints/compute.vmExternalIpAccess'
+      ? ` Add instance ${instancePath.replace('/compute/v1/', '')} to the constraint to use external IP with it.`
+      : '';
+  return `Constraint ${constraint} violated for project ${PROJECT_NUMBER}.${tail}`;
+}
+
+/**
+ * An instance insert that a constraint refuses: HTTP 412 with reason conditionNotMet, as
+ * Compute Engine answers it (`googleapi: Error 412: Constraint … violated …, conditionNotMet`).
+ * vmExternalIpAccess refuses only an instance with an external address (an access config).
+ */
+function refuseInstance(state: EndpointState, path: string, body: Json): void {
+  const constraint = state.orgPolicyRefusal;
+  if (constraint === undefined) return;
+  const nics = Array.isArray(body.networkInterfaces) ? (body.networkInterfaces as Json[]) : [];
+  const external = nics.some((n) => Array.isArray(n.accessConfigs) && n.accessConfigs.length > 0);
+  if (constraint === 'constraints/compute.vmExternalIpAccess' && !external) return;
+  const message = violation(constraint, path);
+  throw new ApiError(412, message, {
+    error: {
+      code: 412,
+      message,
+      errors: [
+        {
+          message,
+          domain: 'global',
+          reason: 'conditionNotMet',
+          location: 'If-Match',
+          locationType: 'header',
+        },
+      ],
+    },
+  });
 }
 
 function addInstance(state: EndpointState, group: Json, zoneUrl: string, name: string, ip?: string): void {
@@ -126,8 +185,7 @@ function addInstance(state: EndpointState, group: Json, zoneUrl: string, name: s
         },
         error: {
           code: 'CONDITION_NOT_MET',
-          message:
-            `Constraint ${state.orgPolicyRefusal} violated for project ${instancePath.split('/')[4] ?? ''}. ${state.orgPolicyRefusal === 'constraints/compute.vmExternalIpAccess' ? `Add instance ${instancePath.replace('/compute/v1/', '')} to the constraint to use external IP with it.` : ''}`.trim(),
+          message: violation(state.orgPolicyRefusal, instancePath),
         },
       },
     ];
@@ -180,10 +238,25 @@ function createGroup(state: EndpointState, p: Parsed, body: Json, path: string):
   return group;
 }
 
+/**
+ * A forwarding rule whose tier is not its address's: Google refuses it with 400 `invalid`. A rule
+ * that names no tier gets the project's default, which the message says.
+ */
+function tierMismatch(tier: unknown, defaulted: boolean, address: Json): ApiError {
+  const which = defaulted
+    ? `${String(tier)} network tier (the project's default network tier)`
+    : `${String(tier)} network tier`;
+  return new ApiError(
+    400,
+    `Invalid value for field 'resource.networkTier': '${String(tier)}'. ${which} does not match the network tier ${String(address.networkTier)} of the IP address ${String(address.address)}: a forwarding rule and its address must be in the same network tier.`,
+  );
+}
+
 function insert(state: EndpointState, p: Parsed, body: Json): Json {
   if (typeof body.name !== 'string') throw new ApiError(400, 'Required field name not specified');
   const path = `${p.scope}/${p.collection}/${body.name}`;
   if (state.resources.has(path)) throw new ApiError(409, `The resource '${path}' already exists`);
+  if (p.collection === 'instances') refuseInstance(state, path, body);
   let resource: Json = {
     id: nextId(state),
     creationTimestamp: new Date().toISOString(),
@@ -196,9 +269,16 @@ function insert(state: EndpointState, p: Parsed, body: Json): Json {
     const internal = body.addressType === 'INTERNAL' || body.subnetwork !== undefined;
     resource.address = body.address ?? (internal ? '10.20.0.250' : state.externalAddress);
     resource.status = 'RESERVED';
+    if (!internal) resource.networkTier = body.networkTier ?? state.defaultNetworkTier;
   }
-  if (p.collection === 'forwardingRules' && typeof body.IPAddress === 'string') {
-    const address = state.resources.get(pathOf(state, body.IPAddress));
+  if (p.collection === 'forwardingRules') {
+    const external = (body.loadBalancingScheme ?? 'EXTERNAL') === 'EXTERNAL';
+    const tier = body.networkTier ?? state.defaultNetworkTier;
+    const address =
+      typeof body.IPAddress === 'string' ? state.resources.get(pathOf(state, body.IPAddress)) : undefined;
+    if (external && address !== undefined && address.networkTier !== tier)
+      throw tierMismatch(tier, body.networkTier === undefined, address);
+    if (external) resource.networkTier = tier;
     if (address !== undefined) resource.IPAddress = address.address;
   }
   if (p.collection !== undefined && GROUPS.has(p.collection)) resource = createGroup(state, p, body, path);
@@ -285,7 +365,7 @@ export function handleCompute(state: EndpointState, request: RecordedRequest): J
   }
   const collectionPath = `${p.scope}/${p.collection}`;
   const path = p.name === undefined ? collectionPath : `${collectionPath}/${p.name}`;
-  if (p.collection === 'operations' && p.name !== undefined) return existing(state, path);
+  if (p.collection === 'operations' && p.name !== undefined) return pollOperation(existing(state, path));
   if (p.action !== undefined) return action(state, p, path, body);
   switch (request.method) {
     case 'GET':

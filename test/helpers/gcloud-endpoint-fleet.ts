@@ -111,7 +111,9 @@ export interface FleetFixture {
 /** A request that changes something (the POSTs of reads and of operation waits do not). */
 export function isMutation(request: RecordedRequest): boolean {
   if (request.method === 'GET') return false;
-  return !/\/(listManagedInstances|listPerInstanceConfigs|getHealth|wait)$/.test(request.path);
+  return !/(\/(listManagedInstances|listPerInstanceConfigs|getHealth|wait)|:getEffectiveOrgPolicy)$/.test(
+    request.path,
+  );
 }
 
 /** `METHOD path` of each mutation, with the project's prefix shortened to `…`. */

@@ -38,6 +38,17 @@ export interface EndpointState {
   readonly externalAddress: string;
   /** An organization policy constraint every VM creation violates (`constraints/…`), if any. */
   orgPolicyRefusal?: string;
+  /**
+   * The project's default network tier: what an external address, forwarding rule or access
+   * config gets when its request names none (Google's default is PREMIUM).
+   */
+  readonly defaultNetworkTier: 'PREMIUM' | 'STANDARD';
+  /** Effective organization policies by constraint (`booleanPolicy` or `listPolicy`). */
+  readonly orgPolicies: Map<string, Json>;
+  /** How many gets or waits of a Compute operation answer RUNNING before DONE. */
+  readonly operationPolls: number;
+  /** False: reading a policy is refused (403). */
+  readonly orgPoliciesReadable: boolean;
   /** Eventual consistency (gcloud-endpoint-consistency.ts). */
   readonly consistency: Consistency;
   counter: number;

@@ -2,10 +2,11 @@
  * A recording stand-in for the Google Cloud APIs the deploy's gcloud commands call, on 127.0.0.1.
  * The real gcloud is pointed at it with `CLOUDSDK_API_ENDPOINT_OVERRIDES_*` and a fake token, so
  * its requests never leave the machine; every request is recorded (method, path, query, JSON
- * body) and answered like the API: long-running operations are done at once, and a resource
- * exists after its creation until its deletion. Served: Compute Engine v1 (gcloud-endpoint-compute),
- * Cloud Storage JSON v1, IAM v1, Cloud Resource Manager v1, Memorystore Redis v1, Service
- * Usage v1 and Secret Manager v1 (gcloud-endpoint-apis).
+ * body) and answered like the API: long-running operations are done at once (or only after
+ * some polls, `operationPolls`), and a resource exists after its creation until its deletion.
+ * Served: Compute Engine v1 (gcloud-endpoint-compute), Cloud Storage JSON v1, IAM v1, Cloud
+ * Resource Manager v1, Memorystore Redis v1, Service Usage v1 and Secret Manager v1
+ * (gcloud-endpoint-apis).
  *
  * For failure tests `failNext()` answers the next matching request with an API error; the
  * options make it eventually consistent as Google is (gcloud-endpoint-consistency.ts).
@@ -39,8 +40,11 @@ export interface GcloudEndpoint {
   readonly env: Readonly<Record<string, string>>;
   /** Answers the next request that `when` accepts with an error of `status` (once). */
   failNext(fault: Fault): void;
-  /** Makes an image exist, as `wsfleet images build` leaves one (`family` as its family). */
-  addImage(project: string, name: string, family?: string): void;
+  /**
+   * Makes an image exist, as `wsfleet images build` leaves one (`family` as its family), with
+   * the guest OS features `features` (default UEFI_COMPATIBLE, as its builds have).
+   */
+  addImage(project: string, name: string, family?: string, features?: readonly string[]): void;
   /** Backends' health that getHealth reports (default HEALTHY). */
   setHealth(state: 'HEALTHY' | 'UNHEALTHY'): void;
   /** Forgets the recorded requests (the resources stay). */
@@ -94,11 +98,30 @@ export interface EndpointOptions {
   /** How many bucket policies naming a new service account are refused (default 0). */
   readonly iamLag?: number;
   /**
-   * An organization policy constraint that refuses every VM the groups create (for example
-   * `constraints/compute.vmExternalIpAccess`): the groups exist, their VMs do not, and only
-   * the groups' listErrors says why.
+   * An organization policy constraint that refuses every VM (for example
+   * `constraints/compute.vmExternalIpAccess`, which refuses only VMs with an external address):
+   * an instance insert is answered 412 conditionNotMet; the groups exist, their VMs do not, and
+   * only the groups' listErrors says why.
    */
   readonly orgPolicyRefusal?: string;
+  /**
+   * Effective organization policies by constraint, as getEffectiveOrgPolicy answers them
+   * (`{ booleanPolicy: { enforced: true } }`, `{ listPolicy: { allValues: 'DENY' } }`).
+   * orgPolicyRefusal's constraint is denied here too, so the two tell one story.
+   */
+  readonly orgPolicies?: Readonly<Record<string, Json>>;
+  /**
+   * Whether the caller may read the project's policies (default true); false: 403, as for an
+   * account without `orgpolicy.policy.get`, so a refusal shows only when it happens.
+   */
+  readonly orgPoliciesReadable?: boolean;
+  /**
+   * How many polls (get or wait) of each Compute Engine operation answer RUNNING before it is
+   * DONE (default 0: done at once).
+   */
+  readonly operationPolls?: number;
+  /** The project's default network tier (default PREMIUM, as a new project has). */
+  readonly defaultNetworkTier?: 'PREMIUM' | 'STANDARD';
 }
 
 export async function startGcloudEndpoint(options: EndpointOptions = {}): Promise<GcloudEndpoint> {
@@ -120,6 +143,15 @@ export async function startGcloudEndpoint(options: EndpointOptions = {}): Promis
       unknownAccounts: new Map(),
     },
     counter: 0,
+    defaultNetworkTier: options.defaultNetworkTier ?? 'PREMIUM',
+    orgPoliciesReadable: options.orgPoliciesReadable ?? true,
+    operationPolls: options.operationPolls ?? 0,
+    orgPolicies: new Map([
+      ...(options.orgPolicyRefusal === undefined
+        ? []
+        : [[options.orgPolicyRefusal, { listPolicy: { allValues: 'DENY' } }] as [string, Json]]),
+      ...Object.entries(options.orgPolicies ?? {}),
+    ]),
     ...(options.orgPolicyRefusal === undefined ? {} : { orgPolicyRefusal: options.orgPolicyRefusal }),
   };
 
@@ -192,7 +224,7 @@ export async function startGcloudEndpoint(options: EndpointOptions = {}): Promis
     failNext(fault) {
       faults.push(fault);
     },
-    addImage(project, name, family) {
+    addImage(project, name, family, features = ['UEFI_COMPATIBLE']) {
       const path = `${API_PREFIXES.COMPUTE}projects/${project}/global/images/${name}`;
       state.resources.set(path, {
         kind: 'compute#image',
@@ -201,6 +233,7 @@ export async function startGcloudEndpoint(options: EndpointOptions = {}): Promis
         ...(family === undefined ? {} : { family }),
         status: 'READY',
         diskSizeGb: '10',
+        guestOsFeatures: features.map((type) => ({ type })),
         selfLink: `${state.origin}${path}`,
       });
     },

@@ -2,20 +2,22 @@
  * A real redis-server for integration tests: 127.0.0.1 on a free port, its files in a temp dir,
  * AOF with fsync every second by default (as production runs it) and no RDB snapshots.
  * `restart` keeps the port and the dir, so clients reconnect to the same address and find
- * exactly what persistence kept.
+ * exactly what persistence kept. With `tls` it listens only on a TLS port (as Memorystore with
+ * in-transit encryption does) and with `password` it asks for AUTH (Memorystore's AUTH string).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connect as connectTls } from 'node:tls';
 import { freePort } from './net.ts';
 import { waitFor } from './wait.ts';
 
 export interface RedisServer {
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>`, or `rediss://` with `tls` */
   readonly url: string;
   readonly port: number;
   /** Where the AOF lives; removed by `stop`. */
@@ -33,6 +35,10 @@ export interface StartRedisOptions {
   readonly appendonly?: boolean;
   /** More redis-server arguments, for example `['--maxmemory', '10mb']`. */
   readonly args?: readonly string[];
+  /** Serve TLS only, with this certificate chain and key (PEM); clients show no certificate. */
+  readonly tls?: { readonly certificatePem: string; readonly privateKeyPem: string };
+  /** `requirepass`: every connection must AUTH with it. */
+  readonly password?: string;
 }
 
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -49,9 +55,27 @@ process.once('exit', () => {
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'wsfleet-redis-'));
+  const tls = options.tls;
+  if (tls !== undefined) {
+    await writeFile(join(dir, 'server.pem'), tls.certificatePem);
+    await writeFile(join(dir, 'server.key'), tls.privateKeyPem, { mode: 0o600 });
+  }
   const args = [
-    '--port',
-    String(port),
+    ...(tls === undefined
+      ? ['--port', String(port)]
+      : [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          join(dir, 'server.pem'),
+          '--tls-key-file',
+          join(dir, 'server.key'),
+          '--tls-auth-clients',
+          'no',
+        ]),
+    ...(options.password === undefined ? [] : ['--requirepass', options.password]),
     '--bind',
     '127.0.0.1',
     '--dir',
@@ -88,7 +112,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     const exited = (): boolean => proc.exitCode !== null || proc.signalCode !== null;
     try {
       await waitFor(
-        async () => exited() || (await ping(port)),
+        async () => exited() || (await ping(port, tls !== undefined, options.password)),
         START_TIMEOUT_MS,
         `redis-server on port ${port} to answer PING`,
       );
@@ -119,7 +143,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   });
 
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`,
     port,
     dir,
     get down() {
@@ -140,10 +164,15 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   };
 }
 
-/** True when the server answers PING with PONG (not, for example, LOADING). */
-function ping(port: number): Promise<boolean> {
+/**
+ * True when the server answers PING with PONG (not, for example, LOADING). Over TLS the server's
+ * certificate is not checked here: this only asks whether it is up; the tests check it.
+ */
+function ping(port: number, tls: boolean, password: string | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = tls
+      ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false })
+      : connect({ host: '127.0.0.1', port });
     let reply = '';
     const done = (ok: boolean): void => {
       socket.destroy();
@@ -151,10 +180,12 @@ function ping(port: number): Promise<boolean> {
     };
     socket.setTimeout(1_000, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    const auth = password === undefined ? '' : `AUTH ${password}\r\n`;
+    socket.once(tls ? 'secureConnect' : 'connect', () => socket.write(`${auth}PING\r\n`));
     socket.on('data', (chunk: Buffer) => {
       reply += chunk.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      const lines = reply.split('\r\n');
+      if (lines.length > (auth === '' ? 1 : 2)) done(lines[auth === '' ? 0 : 1] === '+PONG');
     });
   });
 }

@@ -302,9 +302,9 @@ describe('AcmeClient (against Pebble)', () => {
       expect(err.subproblems[0]?.identifier?.value).toBe('bad.test');
     });
 
-    it('reports badNonce as transient once acme-client’s own nonce retries run out', async () => {
-      // acme-client retries a badNonce 5 times with the fresh nonce; the 6th is the caller's.
-      ari.failNewOrder({ type: 'badNonce', detail: 'JWS has an invalid anti-replay nonce', status: 400 }, 6);
+    it('reports badNonce as transient once the nonce retries run out', async () => {
+      // Each badNonce is retried 40 times with the fresh nonce; the 41st is the caller's.
+      ari.failNewOrder({ type: 'badNonce', detail: 'JWS has an invalid anti-replay nonce', status: 400 }, 41);
       const err = await rejection(lab.client(ari.directoryUrl).issue({ domains: ['nonce.test'] }));
       expect(err).toMatchObject({
         code: 'WSFLEET_ACME_FAILED',
@@ -487,5 +487,28 @@ describe('AcmeClient (against a Pebble that rejects 30% of nonces)', () => {
       expect(certificateInfo(issued.certificatePem).dnsNames).toEqual(domains);
     }
     expect(lab.ari.upstreamProblems).toContain('badNonce');
+  });
+});
+
+describe('AcmeClient (against a Pebble that rejects 75% of nonces)', () => {
+  let lab: Lab;
+
+  beforeAll(async () => {
+    lab = await startLab({ nonceReject: 75 });
+  });
+
+  afterAll(async () => {
+    await lab?.stop();
+  });
+
+  it('creates its account and issues every time: each badNonce is retried with the fresh nonce (RFC 8555 §6.5)', async () => {
+    // ~10 signed requests per issuance: with only 5 retries, 0.75^6 ≈ 18% of requests fail.
+    const client = lab.client(lab.ari.directoryUrl);
+    for (let i = 0; i < 3; i++) {
+      const domains = [`busy${i}.test`];
+      const issued = await client.issue({ domains });
+      expect(certificateInfo(issued.certificatePem).dnsNames).toEqual(domains);
+    }
+    expect(lab.ari.upstreamProblems.filter((p) => p === 'badNonce').length).toBeGreaterThan(5);
   });
 });

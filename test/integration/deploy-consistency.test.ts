@@ -7,7 +7,8 @@
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deploy } from '../../scripts/deploy/deploy-command.ts';
-import { parseGcloudError } from '../../scripts/deploy/gcloud.ts';
+import { DeployError } from '../../scripts/deploy/errors.ts';
+import { createGcloud, parseGcloudError } from '../../scripts/deploy/gcloud.ts';
 import { status } from '../../scripts/deploy/status-command.ts';
 import { type GcloudEndpoint, startGcloudEndpoint } from '../helpers/gcloud-endpoint.ts';
 import {
@@ -79,6 +80,48 @@ describe("gcloud's errors while Google settles (real gcloud)", () => {
     });
     // Once known, the same command goes through.
     expect((await gcloud(endpoint, bind)).exitCode).toBe(0);
+  });
+});
+
+describe('an organization policy refusing a VM (real gcloud)', () => {
+  let endpoint: GcloudEndpoint | undefined;
+
+  afterEach(async () => {
+    await endpoint?.stop();
+    endpoint = undefined;
+  });
+
+  it('answers an instance with an external address 412 conditionNotMet, as Compute Engine does', {
+    timeout: 180_000,
+  }, async () => {
+    endpoint = await startGcloudEndpoint({ orgPolicyRefusal: 'constraints/compute.vmExternalIpAccess' });
+    const gcloud = createGcloud({
+      gcloud: 'gcloud',
+      project: 'proj-test',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...endpoint.env },
+    });
+    const create = (name: string, extra: string[]) =>
+      gcloud.run([
+        'compute',
+        'instances',
+        'create',
+        name,
+        '--zone=europe-west4-a',
+        '--image=projects/proj-test/global/images/i',
+        ...extra,
+      ]);
+    const refused = await create('vm-a', []).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(DeployError);
+    const message = (refused as DeployError).message;
+    expect(message).toContain(
+      'Constraint constraints/compute.vmExternalIpAccess violated for project 123456789012. Add instance projects/proj-test/zones/europe-west4-a/instances/vm-a to the constraint',
+    );
+    expect(message).toContain('org-policies describe constraints/compute.vmExternalIpAccess --effective');
+    const insert = endpoint.requests.find((r) => r.method === 'POST' && r.path.endsWith('/instances'));
+    expect(insert?.status).toBe(412);
+    // Without an external address the same policy lets it through.
+    await create('vm-b', ['--no-address']);
+    expect([...endpoint.resources.keys()].some((k) => k.endsWith('/instances/vm-b'))).toBe(true);
   });
 });
 
@@ -154,6 +197,8 @@ describe('wsfleet deploy into a new project (real gcloud, eventually consistent 
   }, async () => {
     fleet = await startFleetFixture(fleetDocument({ redis: { url: 'redis://10.0.0.3:6379' } }), {
       orgPolicyRefusal: 'constraints/compute.vmExternalIpAccess',
+      // An account that may not read the policy: the deploy's check cannot see it coming.
+      orgPoliciesReadable: false,
     });
     await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
     await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');

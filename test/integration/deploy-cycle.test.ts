@@ -84,8 +84,13 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     expect(result.out).toContain('DNS: every name resolves to 127.0.0.1');
     expect(result.out).toContain('load balancer: 3 of 3 app VMs healthy');
     expect(result.out).toContain('certificates served: 1 of 1');
-    // Nothing is granted on the project: no policy of it is read or written.
-    expect(fleet.endpoint.requests.filter((r) => r.path.includes('cloudresourcemanager'))).toEqual([]);
+    // Nothing is granted on the project: no IAM policy of it is read or written; the one call to
+    // Resource Manager is the check of the organization policy on external addresses.
+    expect(
+      fleet.endpoint.requests
+        .filter((r) => r.path.includes('cloudresourcemanager'))
+        .map((r) => `${r.method} ${r.path.split(':').pop()} ${String(r.body?.constraint)}`),
+    ).toEqual(['POST getEffectiveOrgPolicy constraints/compute.vmExternalIpAccess']);
   });
 
   it('opens only the web ports, the challenge path and the health-check probes', () => {
@@ -148,6 +153,11 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
       {
         role: 'roles/storage.objectViewer',
         members: [`serviceAccount:wsfleet-app@${PROJECT}.iam.gserviceaccount.com`],
+        // Only certs/: the account key and the renewer state stay out of the app VMs' reach.
+        condition: {
+          title: 'wsfleet-certs-only',
+          expression: `resource.name.startsWith("projects/_/buckets/${PROJECT}-wsfleet-certs/objects/certs/")`,
+        },
       },
     ]);
   });
@@ -183,7 +193,14 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
       expect(metadata(template, 'block-project-ssh-keys')).toBe('true');
     }
     const appData = metadata(app, 'user-data') ?? '';
-    expect(appData).toContain('WSFLEET_REDIS_URL=\\"redis://10.30.0.3:6379\\"');
+    // Memorystore closed: TLS on 6378 trusting the instance's CA, AUTH fetched on the VM.
+    expect(appData).toContain('WSFLEET_REDIS_URL=\\"rediss://10.30.0.3:6378\\"');
+    expect(appData).toContain('WSFLEET_REDIS_CA_FILE=\\"/etc/wsfleet/redis-ca.pem\\"');
+    expect(appData).toContain(
+      `WSFLEET_REDIS_INSTANCE=\\"projects/${PROJECT}/locations/europe-west4/instances/wsfleet-redis\\"`,
+    );
+    expect(appData).not.toContain('WSFLEET_REDIS_PASSWORD');
+    expect(appData).not.toContain('auth-wsfleet-redis-');
     expect(appData).toContain('WSFLEET_RENEWER=\\"10.20.0.2:80\\"');
     expect(appData).toContain(`WSFLEET_STORE=\\"gs://${PROJECT}-wsfleet-certs\\"`);
     expect(metadata(renewer, 'user-data')).toContain('WSFLEET_STAGING=\\"true\\"');
@@ -273,6 +290,7 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     expect(only('POST', '/forwardingRules')).toEqual({
       name: 'wsfleet-app',
       loadBalancingScheme: 'EXTERNAL',
+      networkTier: 'PREMIUM',
       IPProtocol: 'TCP',
       ports: ['80', '443'],
       IPAddress: `${region}/addresses/wsfleet-app`,
@@ -288,7 +306,9 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
       redisVersion: 'REDIS_7_0',
       authorizedNetwork: `projects/${PROJECT}/global/networks/wsfleet`,
       connectMode: 'DIRECT_PEERING',
-      authEnabled: false,
+      authEnabled: true,
+      transitEncryptionMode: 'SERVER_AUTHENTICATION',
+      persistenceConfig: { persistenceMode: 'DISABLED' },
     });
   });
 

@@ -166,6 +166,47 @@ describe('Redis broker', () => {
       expect(positions.map((p) => p.offset)).toEqual(range(1, 200));
     });
 
+    it('reads a resume’s history on a connection of its own, in bounded batches, apart from publishes', async () => {
+      const redis = await server();
+      const a = await node(redis.url, 'replayed');
+      let last: Position | undefined;
+      for (const n of range(1, 450)) last = await a.broker.publish('replayed', String(n));
+      // Who sent what, as Redis sees it: MONITOR names each command's client address.
+      const monitor = await new Redis(redis.url).monitor();
+      const commands: { readonly source: string; readonly args: readonly string[] }[] = [];
+      const isPublishOfAfter = (c: { readonly args: readonly string[] }) =>
+        /^eval/i.test(c.args[0] ?? '') && c.args.some((arg) => arg.includes('after'));
+      monitor.on('monitor', (_time: string, args: string[], source: string) =>
+        commands.push({ source, args }),
+      );
+      try {
+        const result = await a.broker.history('replayed', 0, last?.epoch);
+        expect(result.recovered).toBe(true);
+        expect(result.recovered && result.publications.map((p) => p.offset)).toEqual(range(1, 450));
+        await a.broker.publish('replayed', 'after');
+        await waitFor(
+          () => commands.some((c) => /^eval/i.test(c.args[0] ?? '')),
+          WAIT_MS,
+          'the publish seen',
+        );
+      } finally {
+        monitor.disconnect();
+      }
+      const admin = new Redis(redis.url);
+      const clients = String(await admin.client('LIST'));
+      admin.disconnect();
+      const nameOf = (source: string) =>
+        /name=(\S*)/.exec(clients.split('\n').find((l) => l.includes(`addr=${source} `)) ?? '')?.[1];
+      const reads = commands.filter((c) => c.args[0]?.toLowerCase() === 'xrange');
+      expect(reads.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(reads.map((c) => nameOf(c.source)))).toEqual(new Set(['wsfleet-history']));
+      // Each read asks for a bounded batch, never the whole history at once.
+      for (const read of reads) expect(Number(read.args[read.args.length - 1])).toBeLessThanOrEqual(200);
+      const publishes = commands.filter(isPublishOfAfter);
+      expect(publishes).toHaveLength(1);
+      expect(new Set(publishes.map((c) => nameOf(c.source)))).toEqual(new Set(['wsfleet-publisher']));
+    });
+
     it('fills from history what was published while the subscriber connection was broken', async () => {
       const a = await node(redis.url);
       const b = await node(redis.url);

@@ -119,6 +119,39 @@ describe('wsfleet renewer (the real entry point)', () => {
     expect(wildcard.stderr).toContain('wildcards need DNS-01');
   });
 
+  it('refuses the third forced renewal in 7 days with exit 75, also through a daemon started afterwards', async () => {
+    const { env, store } = setup();
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push(await cli(['renewer', 'renew', 'guard.test', '--force'], env));
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 75]);
+    const third = runs[2]?.stdout ?? '';
+    expect(third).toMatch(
+      /guard\.test: REFUSED by the rate guard \(WSFLEET_RATE_GUARD\): guard\.test already got 2 certificates in the last 7 days \(the limit for its lifetime\); the next is allowed at \d{4}-\d\d-\d\dT/,
+    );
+    expect(third).toContain('--ignore-rate-guard overrides it');
+    const serial = (await store.current('guard.test'))?.certificate.serial;
+
+    // The state lives in the store: a daemon started now refuses as well.
+    const daemon = spawnCli(['renewer', 'run', '--cert', 'guard.test'], env);
+    daemons.push(daemon);
+    await waitFor(
+      () => daemon.logs().some((l) => l.msg === 'control socket listening'),
+      10_000,
+      'the control socket',
+    );
+    const viaDaemon = await cli(['renewer', 'renew', 'guard.test', '--force'], env);
+    expect(viaDaemon.stdout).not.toContain('renewing directly');
+    expect(viaDaemon.code).toBe(75);
+    expect(viaDaemon.stdout).toContain('REFUSED by the rate guard');
+    expect((await store.current('guard.test'))?.certificate.serial).toBe(serial);
+    expect((await store.state('guard.test'))?.finalizedAt).toHaveLength(2);
+
+    const ignored = await cli(['renewer', 'renew', 'guard.test', '--force', '--ignore-rate-guard'], env);
+    expect(ignored.code).toBe(0);
+    expect((await store.current('guard.test'))?.certificate.serial).not.toBe(serial);
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
   it('trusts the ACME directory through --directory-ca alone, and refuses a file without a certificate', async () => {
     const { env, store } = setup();
     const { NODE_EXTRA_CA_CERTS: _extra, ...rest } = env;

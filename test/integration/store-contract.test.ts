@@ -353,6 +353,29 @@ describe.each([fileBackend(), gcsBackend()])('$name store', (backend) => {
       expect(await certs.versionsSince('never.example', '2000-01-01T00:00:00.000Z')).toEqual([]);
     });
 
+    it('prunes all but the newest versions, never the current one', async () => {
+      const { certs } = open();
+      let generation: string | undefined;
+      for (const [i, day] of ['01', '02', '03', '04', '05'].entries()) {
+        generation = (
+          await certs.publish(
+            certificate('example.com', `0${i + 1}`, `2030-01-${day}T00:00:00.000Z`),
+            generation,
+          )
+        ).generation;
+      }
+      // A newer version that lost its swing: the current one is 05, not the newest.
+      await expect(
+        certs.publish(certificate('example.com', '06', '2030-01-06T00:00:00.000Z'), '1'),
+      ).rejects.toMatchObject(precondition);
+      const deleted = await certs.pruneVersions('example.com', 1);
+      expect(deleted).toHaveLength(4);
+      const left = await certs.versionsSince('example.com', '2000-01-01T00:00:00.000Z');
+      expect(left.map((v) => v.serial)).toEqual(['05', '06']);
+      expect((await certs.current('example.com'))?.certificate.serial).toBe('05');
+      expect(await certs.pruneVersions('example.com', 3)).toEqual([]);
+    });
+
     it('names exactly the certificates that have a current pointer', async () => {
       const { certs, objects } = open();
       expect(await certs.names()).toEqual([]);
@@ -380,11 +403,13 @@ describe.each([fileBackend(), gcsBackend()])('$name store', (backend) => {
         lastError: { code: 'WSFLEET_ACME', message: 'rate limited', at: '2030-01-01T00:00:01.000Z' },
         failures: 2,
         nextAttemptAt: '2030-01-01T01:00:00.000Z',
+        finalizedAt: ['2029-12-30T00:00:00.000Z', '2030-01-01T00:00:00.500Z'],
       };
       const succeeded: RenewerState = {
         lastAttemptAt: '2030-01-02T00:00:00.000Z',
         lastSuccessAt: '2030-01-02T00:00:05.000Z',
         failures: 0,
+        finalizedAt: ['2030-01-02T00:00:01.000Z'],
       };
       expect(await certs.state('example.com')).toBeUndefined();
       await certs.saveState('example.com', failed);
@@ -418,6 +443,24 @@ describe.each([fileBackend(), gcsBackend()])('$name store', (backend) => {
       await a?.release();
       expect(await certs.lock('example.com', 'c', 1_000)).toBeUndefined();
       await b?.release();
+    });
+
+    it('never gives a live lease to an owner of the same name', async () => {
+      const { certs } = open();
+      const a = await certs.lock('example.com', 'host:1', 1_000);
+      expect(a?.owner).toBe('host:1');
+      expect(await certs.lock('example.com', 'host:1', 1_000)).toBeUndefined();
+      await a?.release();
+    });
+
+    it('keeps a lease through renewals that overlap', async () => {
+      const { certs } = open();
+      const a = await certs.lock('example.com', 'a', 1_000);
+      await Promise.all([a?.renew(), a?.renew(), a?.renew()]);
+      nowMs += 800;
+      await a?.renew();
+      expect(await certs.lock('example.com', 'b', 1_000)).toBeUndefined();
+      await a?.release();
     });
 
     it('extends a lease on renew, and frees it on release (twice is fine)', async () => {

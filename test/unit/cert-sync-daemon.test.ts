@@ -81,7 +81,7 @@ describe('cert-sync daemon', () => {
 
   const leaf = (i: number) => leaves[i] as Leaf;
 
-  async function setup(args: string[] = [], publish = true) {
+  async function setup(args: string[] = [], publish = true, clock?: { now: Date }) {
     const dir = await mkdtemp(join(tmpdir(), 'wsfleet-daemon-'));
     const inner = createCertStore(createFileStore(join(dir, 'store')));
     if (publish) await inner.publish(certificateVersion(leaf(0), [NAME]), undefined);
@@ -99,6 +99,7 @@ describe('cert-sync daemon', () => {
       log: createLogger({ name: 'test', level: 'silent' }),
       anchors: createTrustAnchors([rootPem]),
       random: () => 0,
+      ...(clock === undefined ? {} : { now: () => clock.now }),
       settleMs: 50,
       servedCheck: { attempts: 2, delayMs: 5, timeoutMs: 100 },
     });
@@ -172,6 +173,30 @@ describe('cert-sync daemon', () => {
     expect(text).toContain('wsfleet_cert_sync_store_reachable 0');
     expect(text).toContain('wsfleet_cert_sync_store_errors_total{code="WSFLEET_STORE_UNAVAILABLE"} 1');
   });
+
+  it.each([
+    ['expired', 1.01],
+    ['expiring (less than a sixth of its lifetime left)', 0.9],
+  ])(
+    'is unhealthy while the installed certificate is %s, although the store answers',
+    async (problem, share) => {
+      const clock = { now: new Date() };
+      const { certSync } = await setup([], true, clock);
+      const { metrics } = await certSync.start();
+      expect((await get(metrics, '/healthz')).status).toBe(200);
+      const installed = certSync.ledger.installed(NAME)?.info;
+      if (installed === undefined) throw new Error('nothing installed');
+      const lifetime = installed.notAfter.getTime() - installed.notBefore.getTime();
+      clock.now = new Date(installed.notBefore.getTime() + lifetime * share);
+      expect((await certSync.syncOnce()).reachedStore).toBe(true);
+      const health = await get(metrics, '/healthz');
+      expect(health.status).toBe(503);
+      expect(JSON.parse(health.text)).toMatchObject({
+        status: 'unhealthy',
+        certificates: [{ name: NAME, problem: problem.split(' ')[0] }],
+      });
+    },
+  );
 
   it('is unhealthy when the store is unreachable and nothing is installed', async () => {
     const { control, certSync } = await setup([], false);

@@ -19,6 +19,8 @@ describe('cert-sync validation', () => {
   let future: Leaf;
   let stranger: Leaf;
   let staging: Leaf;
+  let clientOnly: Leaf;
+  let caLeaf: Leaf;
   let anchors: TrustAnchors;
   let stagingRoot: Authority;
   let dir: string;
@@ -45,6 +47,8 @@ describe('cert-sync validation', () => {
       await factory.intermediate(stagingRoot, '(STAGING) Counterfeit Cashew R10'),
       ['a.test'],
     );
+    clientOnly = await factory.leaf(intermediate, ['a.test'], { extendedKeyUsage: 'clientAuth' });
+    caLeaf = await factory.leaf(intermediate, ['a.test'], { ca: true });
     // The staging root is listed as trusted, as --extra-roots would: still refused without --staging.
     anchors = createTrustAnchors([root.certPem, stagingRoot.certPem]);
   });
@@ -104,6 +108,8 @@ describe('cert-sync validation', () => {
       'untrusted_chain',
     ],
     ['a staging chain in production mode', () => staging, 'staging_root', { domains: ['a.test'] }],
+    ['a leaf for client authentication only', () => clientOnly, 'usage', { domains: ['a.test'] }],
+    ['a leaf that is a CA certificate', () => caLeaf, 'usage', { domains: ['a.test'] }],
   ];
 
   it.each(cases)('refuses %s', (_what, bundle, reason, extra) => {

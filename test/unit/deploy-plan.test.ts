@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { renderUserData } from '../../cloud-init/render.ts';
 import { commandProblems } from '../../scripts/deploy/checks.ts';
 import { deploy } from '../../scripts/deploy/deploy-command.ts';
-import { redisStep } from '../../scripts/deploy/deploy-plan.ts';
+import { type Facts, redisStep } from '../../scripts/deploy/deploy-plan.ts';
 import { FleetConfigError } from '../../scripts/deploy/errors.ts';
 import type { FleetConfig } from '../../scripts/deploy/fleet-config.ts';
 import { validateFleet } from '../../scripts/deploy/fleet-file.ts';
@@ -19,6 +20,7 @@ import { fleetNames } from '../../scripts/deploy/names.ts';
 import { NEW_VALUE } from '../../scripts/deploy/plan-secrets.ts';
 import { templateOf } from '../../scripts/deploy/plan-templates.ts';
 import { teardownPlan } from '../../scripts/deploy/teardown-command.ts';
+import { appValues } from '../../scripts/deploy/user-data.ts';
 import { fleetDocument } from '../helpers/gcloud-endpoint-fleet.ts';
 
 function configOf(overrides: Record<string, unknown> = {}): FleetConfig {
@@ -85,14 +87,15 @@ describe('deploy plan', () => {
       expect(commands).toContain(
         `${gcloud} compute firewall-rules create wsfleet-allow-health-checks --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:80 --source-ranges=35.191.0.0/16,130.211.0.0/22,209.85.152.0/22,209.85.204.0/22 --target-tags=wsfleet-app,wsfleet-renewer${tail}`,
       );
+      // The app VMs read certs/ only: not the account key, not the renewer state.
       expect(commands).toContain(
-        `${gcloud} storage buckets add-iam-policy-binding gs://proj-test-wsfleet-certs --member=serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com --role=roles/storage.objectViewer${tail}`,
+        `${gcloud} storage buckets add-iam-policy-binding gs://proj-test-wsfleet-certs --member=serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com --role=roles/storage.objectViewer '--condition=expression=resource.name.startsWith("projects/_/buckets/proj-test-wsfleet-certs/objects/certs/"),title=wsfleet-certs-only'${tail}`,
       );
       expect(commands).toContain(
         `${gcloud} compute backend-services create wsfleet-app --region=europe-west4 --load-balancing-scheme=EXTERNAL --protocol=TCP --health-checks=wsfleet-app-http --health-checks-region=europe-west4 --session-affinity=CLIENT_IP --connection-draining-timeout=30${tail}`,
       );
       expect(commands).toContain(
-        `${gcloud} compute forwarding-rules create wsfleet-app --region=europe-west4 --load-balancing-scheme=EXTERNAL --ip-protocol=TCP --ports=80,443 --address=projects/proj-test/regions/europe-west4/addresses/wsfleet-app --backend-service=projects/proj-test/regions/europe-west4/backendServices/wsfleet-app${tail}`,
+        `${gcloud} compute forwarding-rules create wsfleet-app --region=europe-west4 --load-balancing-scheme=EXTERNAL --network-tier=PREMIUM --ip-protocol=TCP --ports=80,443 --address=projects/proj-test/regions/europe-west4/addresses/wsfleet-app --backend-service=projects/proj-test/regions/europe-west4/backendServices/wsfleet-app${tail}`,
       );
       // Each step says how it is found first.
       expect(out).toContain(`#   ${gcloud} compute firewall-rules describe wsfleet-allow-web${tail}`);
@@ -175,7 +178,7 @@ describe('deploy plan', () => {
     it('shows where a value is known only once Redis exists', async () => {
       const out = await dryRun({});
       expect(out).toContain(
-        'redis instances create wsfleet-redis --region=europe-west4 --tier=basic --size=1 --redis-version=redis_7_0 --network=projects/proj-test/global/networks/wsfleet --connect-mode=direct-peering',
+        'redis instances create wsfleet-redis --region=europe-west4 --tier=basic --size=1 --redis-version=redis_7_0 --network=projects/proj-test/global/networks/wsfleet --connect-mode=direct-peering --transit-encryption-mode=server-authentication --enable-auth --persistence-mode=disabled',
       );
       expect(out).toContain("'--metadata-from-file=user-data=<user-data <known once Redis exists>>'");
       expect(out).toContain(
@@ -197,8 +200,77 @@ describe('deploy plan', () => {
           message: expect.stringContaining('CREATING'),
         }),
       );
-      step?.learn?.({ name: 'wsfleet-redis', state: 'READY', host: '10.30.0.3', port: 6379 });
-      expect(facts).toMatchObject({ redis: { redisHost: '10.30.0.3', redisPort: 6379 } });
+      step?.learn?.({
+        name: 'projects/proj-test/locations/europe-west4/instances/wsfleet-redis',
+        state: 'READY',
+        host: '10.30.0.3',
+        port: 6378,
+        authEnabled: true,
+        transitEncryptionMode: 'SERVER_AUTHENTICATION',
+        serverCaCerts: [{ cert: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----' }],
+      });
+      expect(facts).toMatchObject({ redis: { redisHost: '10.30.0.3', redisPort: 6378 } });
+    });
+
+    it.each([
+      [
+        { tier: 'standard', persistence: 'rdb-1h' },
+        '--tier=standard',
+        '--persistence-mode=RDB --rdb-snapshot-period=1h',
+      ],
+      [
+        { tier: 'basic', persistence: 'rdb-24h' },
+        '--tier=basic',
+        '--persistence-mode=RDB --rdb-snapshot-period=24h',
+      ],
+      [{ tier: 'standard' }, '--tier=standard', '--persistence-mode=disabled'],
+    ])(
+      'creates %o with AUTH, in-transit encryption and the persistence asked for',
+      (create, tier, persistence) => {
+        const config = configOf({ redis: { create } });
+        const line =
+          redisStep(config, fleetNames(config), { dryRun: true })?.plan(undefined).flat().join(' ') ?? '';
+        expect(line).toContain(tier);
+        expect(line).toContain('--transit-encryption-mode=server-authentication --enable-auth');
+        expect(line).toContain(persistence);
+      },
+    );
+
+    it('gives the app rediss:// on the TLS port, the server CA as a file, and the AUTH string fetched at boot', () => {
+      const config = configOf();
+      const facts: Facts = { dryRun: false };
+      const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+      redisStep(config, fleetNames(config), facts)?.learn?.({
+        name: 'projects/proj-test/locations/europe-west4/instances/wsfleet-redis',
+        state: 'READY',
+        host: '10.30.0.3',
+        port: 6378,
+        authEnabled: true,
+        transitEncryptionMode: 'SERVER_AUTHENTICATION',
+        serverCaCerts: [{ serialNumber: '1', cert: ca }],
+      });
+      const values = appValues(config, facts.redis);
+      expect(values).toMatchObject({
+        redisUrl: 'rediss://10.30.0.3:6378',
+        redisCaPem: ca,
+        redisAuthFrom: 'projects/proj-test/locations/europe-west4/instances/wsfleet-redis',
+      });
+      const userData = renderUserData('app', values);
+      expect(userData).toContain('WSFLEET_REDIS_CA_FILE=\\"/etc/wsfleet/redis-ca.pem\\"');
+      expect(userData).toContain(
+        'WSFLEET_REDIS_INSTANCE=\\"projects/proj-test/locations/europe-west4/instances/wsfleet-redis\\"',
+      );
+      expect(userData).toContain('"wsfleet-app-redis-auth.service"');
+      // The string itself is fetched on the VM: the user-data has no password setting at all.
+      expect(userData).not.toContain('WSFLEET_REDIS_PASSWORD');
+    });
+
+    it('refuses an instance that serves Redis without TLS or AUTH (one made by hand, or before)', () => {
+      const config = configOf();
+      const step = redisStep(config, fleetNames(config), { dryRun: false });
+      expect(() =>
+        step?.learn?.({ name: 'wsfleet-redis', state: 'READY', host: '10.30.0.3', port: 6379 }),
+      ).toThrow(expect.objectContaining({ code: 'WSFLEET_DEPLOY_UNSAFE_REDIS' }));
     });
   });
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../daemons/shared/config.ts';
 import { upOptions } from '../../scripts/lab/config.ts';
 import { labPlan } from '../../scripts/lab/plan.ts';
+import { serviceCommands } from '../../scripts/lab/services.ts';
 import { readState, requireState, STATE_FORMAT, writeState } from '../../scripts/lab/state.ts';
 
 describe('labPlan', () => {
@@ -108,5 +109,30 @@ describe('lab state', () => {
       await writeFile(join(dir, 'three', 'state.json'), text);
       await expect(readState(dir, 'three')).rejects.toMatchObject({ code: 'WSFLEET_LAB_STATE' });
     }
+  });
+});
+
+describe("the lab's Redis", () => {
+  const ports = { redis: 6379, dns: 8053, dnsManagement: 8055, gcs: 4443 };
+  const argvOf = (persistence?: 'none' | 'rdb'): string[] => [
+    ...serviceCommands(labPlan('t', '10.213.0'), '/lab', '/wsfleet.js', ports, persistence).redis.argv,
+  ];
+  const setting = (argv: string[], name: string): string | undefined => argv[argv.indexOf(name) + 1];
+
+  it('keeps nothing across a restart by default, as the default Memorystore tier', () => {
+    const argv = argvOf();
+    expect(setting(argv, '--appendonly')).toBe('no');
+    expect(setting(argv, '--save')).toBe('');
+  });
+
+  it('takes RDB snapshots and no AOF with rdb, as Memorystore persistence does', () => {
+    const argv = argvOf('rdb');
+    expect(setting(argv, '--appendonly')).toBe('no');
+    expect(setting(argv, '--save')).toBe('3600 1');
+  });
+
+  it('is chosen with --redis-persistence, none unless asked', () => {
+    expect(parseConfig(upOptions, [], {}).config.redisPersistence).toBe('none');
+    expect(parseConfig(upOptions, ['--redis-persistence', 'rdb'], {}).config.redisPersistence).toBe('rdb');
   });
 });

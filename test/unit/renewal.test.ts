@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { GUARD_WINDOW_MS, nextAllowedIssuance, recordIssuance } from '../../daemons/renewer/rate-guard.ts';
+import {
+  GUARD_WINDOW_MS,
+  issuanceLimit,
+  nextAllowedIssuance,
+  recordIssuance,
+} from '../../daemons/renewer/rate-guard.ts';
 import { decide, lifetimeRenewalTime, pickInWindow } from '../../daemons/renewer/renewal-window.ts';
 import { RETRY_CAP_MS, retryDelay } from '../../daemons/renewer/retry-policy.ts';
 
@@ -42,6 +47,12 @@ describe('renewal window', () => {
         'ari',
       ],
       ['forced', { current, now: t0, force: true }, true, 'forced'],
+      [
+        'it came from another directory or account, with most of its lifetime left',
+        { current, now: t0, issuedElsewhere: true },
+        true,
+        'issuer_changed',
+      ],
     ])('when %s: due %s', (_name, input, due, reason) => {
       const d = decide({ domains, ...input });
       expect(d.due).toBe(due);
@@ -126,6 +137,34 @@ describe('rate guard', () => {
     record = recordIssuance(record, at(HOUR));
     expect(nextAllowedIssuance(record, at(2 * HOUR))).toEqual(at(GUARD_WINDOW_MS));
     expect(nextAllowedIssuance(record, at(GUARD_WINDOW_MS + 1))).toBeUndefined();
+  });
+
+  it.each([
+    ['no certificate yet', undefined, 2],
+    ['90 days', 90 * DAY, 2],
+    ['45 days', 45 * DAY, 2],
+    ['short-lived, 160 hours (renewed every 80 hours)', 160 * HOUR, 4],
+    ['6 days', 6 * DAY, 4],
+    ['1 day', DAY, 4],
+  ])(
+    'allows as many issuances as a lifetime of %s needs in 7 days, never more than 4',
+    (_, lifetime, limit) => {
+      expect(issuanceLimit(lifetime)).toBe(limit);
+    },
+  );
+
+  it('lets a short-lived certificate renew at its own pace for weeks', () => {
+    const lifetime = 160 * HOUR;
+    const limit = issuanceLimit(lifetime);
+    let record: string[] = [];
+    // Renewed every 80 hours (half its lifetime) for four weeks: never refused.
+    for (let t = 0; t < 28 * DAY; t += 80 * HOUR) {
+      expect(nextAllowedIssuance(record, at(t), limit)).toBeUndefined();
+      record = recordIssuance(record, at(t));
+    }
+    // A burst is still stopped.
+    for (let i = 1; i <= limit; i++) record = recordIssuance(record, at(28 * DAY + i));
+    expect(nextAllowedIssuance(record, at(28 * DAY + limit + 1), limit)).toBeDefined();
   });
 
   it('forgets issuances older than the window', () => {

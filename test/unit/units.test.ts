@@ -113,6 +113,7 @@ const DAEMONS = [
 /** Exposure limits of `systemd-analyze security` (0–10, lower is safer). */
 const EXPOSURE_LIMIT: Record<string, number> = {
   'wsfleet-app.service': 1.5,
+  'wsfleet-app-redis-auth.service': 2.5,
   'wsfleet-renewer.service': 2.0,
   'wsfleet-cert-sync.service': 2.0,
   'wsfleet-nginx-test.service': 2.0,
@@ -178,6 +179,7 @@ describe('systemd units', () => {
 
     it.each([
       'wsfleet-app.service',
+      'wsfleet-app-redis-auth.service',
       'wsfleet-renewer.service',
       'wsfleet-renewer.socket',
       'wsfleet-cert-sync.service',
@@ -227,7 +229,7 @@ describe('systemd units', () => {
       expect(setting(unit, 'Service', 'ExecStart')).toBe(
         `/opt/wsfleet/node/bin/node /opt/wsfleet/wsfleet.js ${command}`,
       );
-      expect(words(unit, 'Service', 'EnvironmentFile')).toEqual([env]);
+      expect(words(unit, 'Service', 'EnvironmentFile')[0]).toBe(env);
     });
 
     it('runs as a user that is not root, with no capability and no way to gain one', () => {

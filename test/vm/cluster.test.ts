@@ -62,10 +62,14 @@ async function twoNodes(): Promise<[number, number]> {
   return [a, b];
 }
 
+/**
+ * A new certificate now. The scenarios issue more than the rate guard allows a name in a week
+ * (two), on purpose; the guard itself is proven by the renewer's own tests.
+ */
 async function renewNow(): Promise<string> {
   const renewer = await machine('renewer');
   return renewer.run(
-    ['/usr/local/bin/wsfleet', 'renewer', 'renew', (await state()).domain, '--force'],
+    ['/usr/local/bin/wsfleet', 'renewer', 'renew', (await state()).domain, '--force', '--ignore-rate-guard'],
     90_000,
   );
 }
@@ -306,16 +310,39 @@ describe(`the cluster on lab ${LAB}`, () => {
       }
     }, 300_000);
 
-    it('loses no acknowledged message when Redis restarts under load', async () => {
+    it('tells clients epoch_changed when a Redis restart loses the history, and delivers nothing twice or silently skipped', async () => {
+      // The lab's Redis runs as the default Memorystore tier does: no persistence, so a restart
+      // (maintenance, a failover of Basic) loses every stream.
       const [a, b] = await twoNodes();
       const reader = await follow(a, 'redis-restart');
       followers.push(reader);
       const publishing = publishSteadily(b, 'redis-restart', 120, 'r', 40);
-      await new Promise((r) => setTimeout(r, 1_500));
+      await waitFor(() => reader.received.length >= 10, 30_000, 'publications before the restart');
       await restartService('redis');
       const acked = await publishing;
       expect(acked.length).toBeGreaterThan(60);
-      await reader.saw(acked, 60_000);
+      // The last publications were made well after Redis came back: the reader has them.
+      await reader.saw(acked.slice(-10), 60_000);
+      const resets = reader.events.filter((e) => e.kind === 'reset');
+      expect(resets.map((e) => e.kind === 'reset' && e.reason)).toContain('epoch_changed');
+      // Nothing twice.
+      expect(new Set(reader.received).size).toBe(reader.received.length);
+      // Nothing skipped without a word: each message follows the one before it, or the position
+      // a reset announced.
+      let expected: number | undefined;
+      for (const e of reader.events) {
+        if (e.kind === 'message' && expected !== undefined) expect(e.offset, e.data).toBe(expected + 1);
+        expected = e.offset;
+      }
+      // What the reader lacks was acknowledged before the history was lost, never after.
+      const firstAfter = reader.events.findIndex((e) => e.kind === 'reset' && e.reason === 'epoch_changed');
+      const deliveredAfter = reader.events
+        .slice(firstAfter)
+        .flatMap((e) => (e.kind === 'message' ? [e.data] : []));
+      const firstNew = acked.indexOf(deliveredAfter[0] ?? '');
+      expect(firstNew).toBeGreaterThan(-1);
+      const missing = acked.filter((d) => !reader.received.includes(d));
+      for (const d of missing) expect(acked.indexOf(d), d).toBeLessThan(firstNew);
     });
 
     it('moves the clients of a killed app VM to another, resuming from their offsets', async () => {

@@ -129,8 +129,14 @@ export async function restartService(name: string): Promise<void> {
  * A subscriber that stays subscribed: on a closed connection it reconnects (from the same client
  * address) and resumes from the last offset it saw, as the demo page does.
  */
+/** What a follower was told, in order: each message, and each history it was told is gone. */
+export type FollowerEvent =
+  | { readonly kind: 'message'; readonly data: string; readonly offset: number }
+  | { readonly kind: 'reset'; readonly reason: string; readonly offset: number };
+
 export interface Follower {
   readonly received: string[];
+  readonly events: FollowerEvent[];
   readonly closes: number[];
   readonly nodes: string[];
   /** Waits until every one of `data` was received. */
@@ -140,6 +146,7 @@ export interface Follower {
 
 export async function follow(client: number, channel: string): Promise<Follower> {
   const received: string[] = [];
+  const events: FollowerEvent[] = [];
   const closes: number[] = [];
   const nodes: string[] = [];
   let offset: number | undefined;
@@ -148,12 +155,15 @@ export async function follow(client: number, channel: string): Promise<Follower>
   let stopped = false;
 
   const onFrame = (frame: Frame) => {
+    if (frame.op === 'subscribed' && frame.channel === channel && frame.recovered === false)
+      events.push({ kind: 'reset', reason: String(frame.reason), offset: Number(frame.offset) });
     if (frame.op === 'subscribed' && typeof frame.epoch === 'string') {
       if (epoch !== undefined && frame.epoch !== epoch) offset = undefined;
       epoch = frame.epoch;
     }
     if (frame.op === 'message' && frame.channel === channel) {
       received.push(String(frame.data));
+      events.push({ kind: 'message', data: String(frame.data), offset: Number(frame.offset) });
       offset = Number(frame.offset);
     }
   };
@@ -191,6 +201,7 @@ export async function follow(client: number, channel: string): Promise<Follower>
   await open();
   return {
     received,
+    events,
     closes,
     nodes,
     async saw(data, timeoutMs = 30_000) {

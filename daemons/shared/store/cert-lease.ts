@@ -43,8 +43,9 @@ export async function takeLease(objects: ObjectStore, request: LeaseRequest): Pr
     const existing = await objects.get(key);
     if (existing === undefined) continue;
     const lock = decodeRecord(schemas.lock, existing, objects.url);
-    // The same owner may take its own lease again, e.g. after a restart that lost the Lease object.
-    if (lock.owner !== owner && Date.parse(lock.expiresAt) >= now().getTime()) return undefined;
+    // A live lease is never taken, not even by an owner of the same name: owner names are
+    // unique per process, and an equal name may be an earlier life still finishing its order.
+    if (Date.parse(lock.expiresAt) >= now().getTime()) return undefined;
     try {
       held = await write(existing.generation);
     } catch (err) {
@@ -55,21 +56,30 @@ export async function takeLease(objects: ObjectStore, request: LeaseRequest): Pr
   if (held === undefined) return undefined;
 
   let generation = held.generation;
+  // Renewals run one after another: two at once (a keep-alive timer and a fencing check) would
+  // race on our own generation and one would wrongly find the lease lost.
+  let renewing: Promise<void> = Promise.resolve();
+  async function renewOnce(): Promise<void> {
+    try {
+      generation = (await write(generation)).generation;
+    } catch (err) {
+      if (!isStoreError(err, 'WSFLEET_STORE_PRECONDITION')) throw err;
+      throw new StoreError('WSFLEET_STORE_PRECONDITION', `The lease of ${name} was lost to another owner`, {
+        url: objects.url,
+        key,
+        cause: err,
+      });
+    }
+  }
   return {
     owner,
-    async renew() {
-      try {
-        generation = (await write(generation)).generation;
-      } catch (err) {
-        if (!isStoreError(err, 'WSFLEET_STORE_PRECONDITION')) throw err;
-        throw new StoreError('WSFLEET_STORE_PRECONDITION', `The lease of ${name} was lost to another owner`, {
-          url: objects.url,
-          key,
-          cause: err,
-        });
-      }
+    renew() {
+      const next = renewing.catch(() => undefined).then(renewOnce);
+      renewing = next;
+      return next;
     },
     async release() {
+      await renewing.catch(() => undefined);
       try {
         await objects.delete(key, { ifGenerationMatch: generation });
       } catch (err) {

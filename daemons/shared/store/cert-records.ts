@@ -25,6 +25,8 @@ export const certificateFields = z.object({
   issuer: z.string().min(1),
   issuedAt: iso,
   directoryUrl: z.url(),
+  /** The ACME account that ordered it (absent in versions stored before it was recorded). */
+  accountUrl: z.url().optional(),
   ariCertId: z.string().regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/),
 });
 
@@ -36,13 +38,51 @@ export const accountFields = z.object({
   createdAt: iso,
 });
 
+/**
+ * The renewer's state of one certificate. `RenewerState` is this schema's output type, so a field
+ * the renewer writes cannot be left out here (zod strips unknown keys on every write and read).
+ */
 export const stateFields = z.object({
   lastAttemptAt: iso.optional(),
   lastSuccessAt: iso.optional(),
-  lastError: z.object({ code: z.string(), message: z.string(), at: iso }).optional(),
+  lastError: z
+    .object({
+      code: z.string(),
+      message: z.string(),
+      at: iso,
+      /** The CA refused for a reason a retry cannot fix: not retried until the settings change. */
+      permanent: z.boolean().optional(),
+    })
+    .optional(),
+  /** Consecutive failures since the last success (drives the retry schedule). */
   failures: z.number().int().min(0),
+  /** No attempt before this time (the retry schedule or the CA's Retry-After), unless forced. */
   nextAttemptAt: iso.optional(),
+  /** The settings (directory, names, profile) the last failure happened with: see `settingsKey`. */
+  settingsKey: z.string().max(200).optional(),
+  /** Times of ACME finalize calls, recorded before each call (the rate guard counts them). */
+  finalizedAt: z.array(iso).max(100).optional(),
+  /** The directory those calls went to: another CA's limits are its own (staging → production). */
+  finalizedWith: z.url().optional(),
+  /**
+   * The order being finalized, written before the finalize call and removed once its
+   * certificate is stored: a renewer that crashed (or lost the store) in between completes this
+   * order instead of placing another. Holds a private key: `state/` is readable by the renewer
+   * only (README "Certificate store").
+   */
+  pending: z
+    .object({
+      orderUrl: z.url(),
+      keyPem: pemBlock(/-----BEGIN [A-Z ]*PRIVATE KEY-----/),
+      directoryUrl: z.url(),
+      domains: z.array(z.string().min(1)).min(1).max(100),
+      at: iso,
+    })
+    .optional(),
 });
+
+/** The renewer's state of one certificate, exactly as stored (see `stateFields`). */
+export type RenewerState = Readonly<z.output<typeof stateFields>>;
 
 export const schemas = {
   version: certificateFields.extend({ format: z.literal('wsfleet.cert-version/1') }),

@@ -204,6 +204,26 @@ export function createCertStore(objects: ObjectStore, options: CertStoreOptions 
       }
       return versions;
     },
+    async pruneVersions(name, keep) {
+      checkName(name, url);
+      if (!Number.isInteger(keep) || keep < 1)
+        throw new StoreError('WSFLEET_STORE_INVALID', 'pruneVersions keeps at least one version', {
+          url,
+          cause: { keep },
+        });
+      const current = (await objects.get(layout.current(name))) ?? undefined;
+      const currentVersion =
+        current === undefined ? undefined : decodeRecord(schemas.current, current, url).version;
+      const versions = (await objects.list(layout.versions(name)))
+        .filter((meta) => parseVersionKey(name, meta.key) !== undefined)
+        .map((meta) => meta.key)
+        .sort();
+      const doomed = versions
+        .slice(0, Math.max(0, versions.length - keep))
+        .filter((key) => key !== currentVersion);
+      for (const key of doomed) await objects.delete(key);
+      return doomed;
+    },
     async names() {
       const names = new Set<string>();
       for (const meta of await objects.list('certs/')) {

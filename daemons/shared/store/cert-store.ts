@@ -17,6 +17,9 @@
  * Every object is validated when read; one that does not parse or does not match its key is
  * reported as WSFLEET_STORE_CORRUPT (naming the key) and never overwritten blindly.
  */
+import type { RenewerState } from './cert-records.ts';
+
+export type { RenewerState };
 
 /** One issued certificate, as stored. */
 export interface CertificateVersion {
@@ -35,6 +38,8 @@ export interface CertificateVersion {
   /** ISO time it was written. */
   readonly issuedAt: string;
   readonly directoryUrl: string;
+  /** The ACME account that ordered it; absent in versions stored before it was recorded. */
+  readonly accountUrl?: string;
   /** RFC 9773 certificate identifier (base64url AKI "." base64url serial), for ARI. */
   readonly ariCertId: string;
 }
@@ -54,17 +59,6 @@ export interface AcmeAccount {
   readonly accountUrl: string;
   readonly email?: string;
   readonly createdAt: string;
-}
-
-export interface RenewerState {
-  readonly lastAttemptAt?: string;
-  readonly lastSuccessAt?: string;
-  readonly lastError?: { readonly code: string; readonly message: string; readonly at: string };
-  /** Consecutive failures since the last success (drives the retry schedule). */
-  readonly failures: number;
-  readonly nextAttemptAt?: string;
-  /** Times of ACME finalize calls in the last 7 days, recorded before each call (rate guard). */
-  readonly finalizedAt?: readonly string[];
 }
 
 /** A held issuance lease. */
@@ -95,6 +89,11 @@ export interface CertStore {
     name: string,
     since: string,
   ): Promise<readonly { version: string; issuedAt: string; serial: string }[]>;
+  /**
+   * Deletes the versions of `name` beyond the newest `keep` (by issue time), never the current
+   * one: old private keys do not pile up in the bucket. Returns the deleted version keys.
+   */
+  pruneVersions(name: string, keep: number): Promise<readonly string[]>;
   /** Names with a `current` pointer. */
   names(): Promise<readonly string[]>;
   account(directoryUrl: string): Promise<AcmeAccount | undefined>;
