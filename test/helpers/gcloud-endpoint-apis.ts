@@ -1,10 +1,11 @@
 /**
  * The APIs besides Compute Engine in the stand-in: Cloud Storage JSON v1 (buckets, their IAM
- * policy, and listing/deleting objects), IAM v1 service accounts, Cloud Resource Manager v1
- * projects, Memorystore Redis v1 instances (long-running operations, done at once), Service
+ * policy, and listing/deleting objects), IAM v1 service accounts and custom roles, Cloud
+ * Resource Manager v1 projects and their IAM policy (gcloud-endpoint-iam.ts), Memorystore Redis v1 instances (long-running operations, done at once), Service
  * Usage v1 (enabled services) and Secret Manager v1 (gcloud-endpoint-secrets.ts).
  */
 import { checkPolicyMembers, recordAccount, recordEnabled } from './gcloud-endpoint-consistency.ts';
+import { handleProjectPolicy, handleRoles, markAccountDeleted } from './gcloud-endpoint-iam.ts';
 import {
   ApiError,
   type EndpointState,
@@ -85,8 +86,9 @@ function storage(state: EndpointState, request: RecordedRequest, body: Json): Js
 }
 
 function iam(state: EndpointState, request: RecordedRequest, body: Json): Json {
-  // /iam/v1/projects/P/serviceAccounts[/EMAIL]
+  // /iam/v1/projects/P/(serviceAccounts[/EMAIL] | roles[/ID[:verb]])
   const parts = request.path.split('/').filter((p) => p !== '');
+  if (parts[4] === 'roles' || parts[4]?.startsWith('roles:')) return handleRoles(state, request, body);
   const project = parts[3] ?? '';
   const account = parts[5];
   if (account === undefined) {
@@ -116,6 +118,7 @@ function iam(state: EndpointState, request: RecordedRequest, body: Json): Json {
   const resource = existing(state, path);
   if (request.method === 'DELETE') {
     state.resources.delete(path);
+    markAccountDeleted(state, email, String(resource.uniqueId));
     return {};
   }
   return resource;
@@ -230,6 +233,8 @@ export function handleApis(state: EndpointState, request: RecordedRequest): Json
   if (request.path.startsWith('/cloudresourcemanager/')) {
     const [project = '', method] = (request.path.split('/').filter((p) => p !== '')[3] ?? '').split(':');
     if (method === 'getEffectiveOrgPolicy') return effectiveOrgPolicy(state, String(body.constraint));
+    if ((method === 'getIamPolicy' || method === 'setIamPolicy') && request.method === 'POST')
+      return handleProjectPolicy(state, method, body);
     return { projectNumber: '123456789012', projectId: project, lifecycleState: 'ACTIVE', name: project };
   }
   throw new ApiError(404, `No API at ${request.path}`);

@@ -111,7 +111,7 @@ export interface FleetFixture {
 /** A request that changes something (the POSTs of reads and of operation waits do not). */
 export function isMutation(request: RecordedRequest): boolean {
   if (request.method === 'GET') return false;
-  return !/(\/(listManagedInstances|listPerInstanceConfigs|getHealth|wait)|:getEffectiveOrgPolicy)$/.test(
+  return !/(\/(listManagedInstances|listPerInstanceConfigs|getHealth|wait)|:getEffectiveOrgPolicy|:getIamPolicy)$/.test(
     request.path,
   );
 }
