@@ -11,7 +11,6 @@
  * taken again for 37 days. So the teardown keeps the role (granting nothing once its binding
  * is removed), and a deploy that finds it deleted undeletes it rather than create it anew.
  */
-import { DeployError } from './errors.ts';
 import type { FleetConfig } from './fleet-config.ts';
 import { deletedForms, hasConditions, isBound } from './iam-members.ts';
 import type { FleetNames } from './names.ts';
@@ -75,12 +74,8 @@ export function redisAuthBindingStep(
   return {
     title: `${role} on project ${config.project} for ${names.serviceAccountEmail.app}`,
     describe: ['projects', 'get-iam-policy', config.project],
+    // Undefined (a dry run's empty project): a policy without the binding.
     plan(found) {
-      if (found === undefined)
-        throw new DeployError(
-          'WSFLEET_GCLOUD_FAILED',
-          `the IAM policy of project ${config.project} could not be read`,
-        );
       const condition = hasConditions(found) ? ['--condition=None'] : [];
       const binding = (verb: string, who: string) => [
         'projects',

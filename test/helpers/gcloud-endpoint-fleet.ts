@@ -62,6 +62,10 @@ export function freshDeploy({ redis }: { redis: boolean }): string[] {
       `POST /secretmanager/v1/…/secrets/${id}:addVersion`,
       `POST /secretmanager/v1/…/secrets/${id}:setIamPolicy`,
     ]),
+    // With Memorystore: the AUTH string's custom role, bound to the app account on the project.
+    ...(redis
+      ? ['POST /iam/v1/…/roles', `POST /cloudresourcemanager/v1/projects/${PROJECT}:setIamPolicy`]
+      : []),
     `POST ${R}/healthChecks`,
     `POST ${R}/healthChecks`,
     `POST ${R}/healthChecks`,
