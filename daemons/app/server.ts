@@ -34,7 +34,7 @@ import {
   TOKEN_PROTOCOL_PREFIX,
   type TokenClaims,
   tokenFromRequest,
-  verifyToken,
+  verifyTokenRotating,
 } from './token.ts';
 
 export interface AppDeps {
@@ -230,7 +230,12 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       const result =
         token === undefined
           ? ({ ok: false, reason: 'no token' } as const)
-          : verifyToken(token, config.tokenSecret, Math.floor(Date.now() / 1000));
+          : verifyTokenRotating(
+              token,
+              config.tokenSecret,
+              config.tokenSecretPrevious,
+              Math.floor(Date.now() / 1000),
+            );
       if (!result.ok) {
         metrics.rejected.inc({ reason: 'token' });
         log.info({ reason: result.reason }, 'upgrade refused: token');
@@ -413,7 +418,12 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       protocolError(session, 'bad_token', 'this node takes no tokens', withId);
       return;
     }
-    const result = verifyToken(token, config.tokenSecret, Math.floor(Date.now() / 1000));
+    const result = verifyTokenRotating(
+      token,
+      config.tokenSecret,
+      config.tokenSecretPrevious,
+      Math.floor(Date.now() / 1000),
+    );
     if (!result.ok) {
       protocolError(session, 'bad_token', result.reason, withId);
       return;
