@@ -40,7 +40,7 @@ export function newSecretValue(): string {
 }
 
 /** Writes a new value to a 0600 file of `files.dir` and returns its path. */
-function newValueFile(files: UserDataFiles, id: string): string {
+export function newValueFile(files: UserDataFiles, id: string): string {
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   const path = join(files.dir, `${id}.secret`);
   writeFileSync(path, newSecretValue(), { mode: 0o600, flag: 'w' });
