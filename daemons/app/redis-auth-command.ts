@@ -41,10 +41,19 @@ const TIMEOUT_MS = 10_000;
 /** What an environment file holds unquoted: printable ASCII without quotes, backslash or space. */
 const PLAIN = /^[\x21\x23-\x26\x28-\x5b\x5d-\x7e]{1,512}$/;
 
-async function getJson(url: string, headers: Record<string, string>, what: string): Promise<unknown> {
+export interface RedisAuthDeps {
+  readonly fetch: typeof fetch;
+}
+
+async function getJson(
+  url: string,
+  headers: Record<string, string>,
+  what: string,
+  deps: RedisAuthDeps,
+): Promise<unknown> {
   let response: Response;
   try {
-    response = await fetch(url, { headers, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
+    response = await deps.fetch(url, { headers, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
   } catch (err) {
     throw new WsfleetError('WSFLEET_REDIS_AUTH_UNAVAILABLE', `${what}: no answer (${String(err)})`, {
       cause: err,
@@ -68,11 +77,14 @@ async function getJson(url: string, headers: Record<string, string>, what: strin
   }
 }
 
-export async function fetchRedisAuth(config: {
-  redisInstance: string;
-  metadataUrl: string;
-  redisApi: string;
-}): Promise<string> {
+export async function fetchRedisAuth(
+  config: {
+    redisInstance: string;
+    metadataUrl: string;
+    redisApi: string;
+  },
+  deps: RedisAuthDeps = { fetch },
+): Promise<string> {
   const token = z
     .object({ access_token: z.string().min(1) })
     .safeParse(
@@ -80,6 +92,7 @@ export async function fetchRedisAuth(config: {
         `${config.metadataUrl}/instance/service-accounts/default/token`,
         { 'Metadata-Flavor': 'Google' },
         'the metadata server (token)',
+        deps,
       ),
     );
   if (!token.success)
@@ -88,6 +101,7 @@ export async function fetchRedisAuth(config: {
     `${config.redisApi}/${config.redisInstance}/authString`,
     { Authorization: `Bearer ${token.data.access_token}` },
     `the Redis API (${config.redisInstance} authString)`,
+    deps,
   );
   const auth = z.object({ authString: z.string() }).safeParse(answer);
   // An empty answer means AUTH is off: the deploy refuses such an instance, and so does this.
