@@ -100,6 +100,32 @@ const answer: fc.Arbitrary<Answer | 'refused'> = fc.oneof(
   },
 );
 
+/** A right answer of each kind, so that the cases also reach the steps after them. */
+const good = {
+  token: { status: 200, body: text({ access_token: TOKEN }), breaks: false },
+  access: (version: number): Answer => ({
+    status: 200,
+    body: text({
+      name: `projects/1/secrets/s/versions/${version}`,
+      payload: { data: b64(SECRET), dataCrc32c: String(crc32c(Buffer.from(SECRET))) },
+    }),
+    breaks: false,
+  }),
+  auth: { status: 200, body: text({ authString: SECRET }), breaks: false },
+} as const;
+
+/** The metadata server's answer first, then the API's: each mostly right, else anything. */
+const answers = (api: fc.Arbitrary<Answer>, most: number): fc.Arbitrary<(Answer | 'refused')[]> =>
+  fc
+    .tuple(
+      fc.oneof({ weight: 4, arbitrary: fc.constant<Answer>(good.token) }, { weight: 1, arbitrary: answer }),
+      fc.array(fc.oneof({ weight: 3, arbitrary: api }, { weight: 2, arbitrary: answer }), {
+        minLength: 1,
+        maxLength: most,
+      }),
+    )
+    .map(([first, rest]) => [first, ...rest]);
+
 /** A fetch that answers each request with the next answer (the last one repeats). */
 function fakeFetch(answers: readonly (Answer | 'refused')[]): typeof fetch {
   let i = 0;
@@ -142,33 +168,41 @@ describe('wsfleet app fetch-secrets under arbitrary answers', () => {
   it('writes printable values or fails with WSFLEET_SECRET_UNAVAILABLE, never showing a secret', {
     timeout: fuzzTimeout(runs, 50),
   }, async () => {
+    const seen = { values: 0, errors: 0, previous: 0 };
     await fc.assert(
-      fc.asyncProperty(fc.array(answer, { minLength: 1, maxLength: 5 }), async (answers) => {
+      fc.asyncProperty(answers(fc.constantFrom(good.access(2), good.access(1)), 4), async (list) => {
         const out = join(dir, 'app-secrets.env');
         await rm(out, { force: true });
         const config = {
-          tokenSecretFrom: 'gcp:p/wsfleet-token-secret',
-          apiKeyFrom: 'gcp:p/wsfleet-api-key',
+          tokenSecretFrom: 'gcp:proj-test/wsfleet-token-secret',
+          apiKeyFrom: 'gcp:proj-test/wsfleet-api-key',
           out,
           metadataUrl: 'http://127.0.0.1:9',
           secretManagerUrl: 'http://127.0.0.1:9/',
           timeout: 5,
         };
         try {
-          await fetchSecrets(config, { fetch: fakeFetch(answers) });
+          await fetchSecrets(config, { fetch: fakeFetch(list) });
         } catch (err) {
           expect(err).toBeInstanceOf(SecretError);
           expectClean(err, 'WSFLEET_SECRET_UNAVAILABLE');
           await expect(readFile(out)).rejects.toThrow();
+          seen.errors += 1;
           return;
         }
         const lines = (await readFile(out, 'utf8')).split('\n');
         expect(lines.pop()).toBe('');
         for (const line of lines)
           expect(line).toMatch(/^WSFLEET_(TOKEN_SECRET|API_KEY)(_PREVIOUS)?=[\x21-\x7e]{1,4096}$/);
+        seen.values += 1;
+        if (lines.length > 2) seen.previous += 1;
       }),
       fuzzOptions(runs),
     );
+    // The cases reached every outcome, not only the first refusal.
+    expect(seen.values).toBeGreaterThan(0);
+    expect(seen.previous).toBeGreaterThan(0);
+    expect(seen.errors).toBeGreaterThan(0);
   });
 });
 
@@ -177,25 +211,30 @@ describe('wsfleet app redis-auth under arbitrary answers', () => {
   it('returns an AUTH string an env file can hold or fails with WSFLEET_REDIS_AUTH_UNAVAILABLE, never showing a secret', {
     timeout: fuzzTimeout(runs, 50),
   }, async () => {
+    const seen = { values: 0, errors: 0 };
     await fc.assert(
-      fc.asyncProperty(fc.array(answer, { minLength: 1, maxLength: 2 }), async (answers) => {
+      fc.asyncProperty(answers(fc.constant<Answer>(good.auth), 1), async (list) => {
         let value: string;
         try {
           value = await fetchRedisAuth(
             {
-              redisInstance: 'projects/p/locations/r/instances/i',
+              redisInstance: 'projects/proj-test/locations/europe-west4/instances/wsfleet-redis',
               metadataUrl: 'http://127.0.0.1:9/computeMetadata/v1',
               redisApi: 'http://127.0.0.1:9/v1',
             },
-            { fetch: fakeFetch(answers) },
+            { fetch: fakeFetch(list) },
           );
         } catch (err) {
           expectClean(err, 'WSFLEET_REDIS_AUTH_UNAVAILABLE');
+          seen.errors += 1;
           return;
         }
         expect(value).toMatch(/^[\x21\x23-\x26\x28-\x5b\x5d-\x7e]{1,512}$/);
+        seen.values += 1;
       }),
       fuzzOptions(runs),
     );
+    expect(seen.values).toBeGreaterThan(0);
+    expect(seen.errors).toBeGreaterThan(0);
   });
 });
