@@ -22,6 +22,7 @@ import {
 } from './broker.ts';
 import { createLimiter } from './limiter.ts';
 import { epochRetentionMs, type HistoryLimits, newEpoch } from './memory-broker.ts';
+import { redisServerIdentity } from './redis-identity.ts';
 import {
   entryOffset,
   entryPayload,
@@ -135,9 +136,12 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
       autoResubscribe: false,
       socketTimeout: HEARTBEAT_MS,
       ...(options.password === undefined ? {} : { password: options.password }),
-      // rediss:// verifies the server's chain and name; with a CA file only those CAs count.
+      // rediss:// verifies the server's chain and name; with a CA file only those CAs count, and
+      // an IP named only as the CN is taken (Memorystore's certificate: redis-identity.ts).
       ...(new URL(options.url).protocol === 'rediss:'
-        ? { tls: options.ca === undefined ? {} : { ca: options.ca } }
+        ? {
+            tls: options.ca === undefined ? {} : { ca: options.ca, checkServerIdentity: redisServerIdentity },
+          }
         : {}),
       retryStrategy(attempt) {
         if (closed) return null;
