@@ -36,6 +36,7 @@ import {
   type Script,
   streamKey,
   toPosition,
+  toPublished,
 } from './redis-scripts.ts';
 
 export interface RedisBrokerOptions {
@@ -504,7 +505,7 @@ export function createRedisBroker(options: RedisBrokerOptions): Broker {
         key === undefined ? '' : '1',
         IDEMPOTENCY_WINDOW_MS,
       ];
-      return guard(async () => toPosition(await evalScript(pub, PUBLISH, keys, args)), publishTimeoutMs);
+      return guard(async () => toPublished(await evalScript(pub, PUBLISH, keys, args)), publishTimeoutMs);
     },
 
     subscribe(channel) {

@@ -371,7 +371,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
           .publish(op.channel, op.data, op.idempotencyKey)
           .then(
             (position) => {
-              metrics.published.inc({ source: 'ws' });
+              (position.duplicate ? metrics.deduplicated : metrics.published).inc({ source: 'ws' });
               if (op.id !== undefined)
                 session.reply({ op: 'ack', id: op.id, channel: op.channel, offset: position.offset });
             },
