@@ -68,7 +68,7 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
 const FILL_BATCH = 500;
 const RESUBSCRIBE_BATCH = 500;
 /** Channels that catch up at once after a reconnect (each a few small reads). */
-const RECONNECT_SYNC_CONCURRENCY = 32;
+export const RECONNECT_SYNC_CONCURRENCY = 32;
 /** Entries per history read of a resume: one XRANGE reply stays small whatever the history holds. */
 const HISTORY_BATCH = 200;
 const SYNC_RETRY_MS = 1_000;
