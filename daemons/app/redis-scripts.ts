@@ -1,6 +1,7 @@
 /**
  * The Redis side of the broker: key names, the Lua scripts, and parsing what Redis sends back.
- * Kept apart from the connection and recovery logic in redis-broker.ts.
+ * Kept apart from the connections (redis-connect.ts) and the recovery logic (redis-channels.ts,
+ * redis-catch-up.ts).
  */
 import { createHash } from 'node:crypto';
 import type { Position, Published } from './broker.ts';
