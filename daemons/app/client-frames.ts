@@ -12,7 +12,7 @@ import type { AppMetrics } from './metrics.ts';
 import { type ClientOp, type ProtocolErrorCode, parseClientFrame, type RequestId } from './protocol.ts';
 import { take } from './rate-limit.ts';
 import type { Session } from './session.ts';
-import { channelAllowed, msUntilExpiry, TOKEN_EXPIRED, verifyToken } from './token.ts';
+import { channelAllowed, msUntilExpiry, TOKEN_EXPIRED, verifyTokenRotating } from './token.ts';
 
 export interface ClientFramesDeps {
   readonly config: AppConfig;
@@ -138,7 +138,12 @@ export function createClientFrames(deps: ClientFramesDeps): ClientFrames {
       protocolError(session, 'bad_token', 'this node takes no tokens', withId);
       return;
     }
-    const result = verifyToken(token, config.tokenSecret, Math.floor(Date.now() / 1000));
+    const result = verifyTokenRotating(
+      token,
+      config.tokenSecret,
+      config.tokenSecretPrevious,
+      Math.floor(Date.now() / 1000),
+    );
     if (!result.ok) {
       protocolError(session, 'bad_token', result.reason, withId);
       return;

@@ -72,6 +72,19 @@ export const appOptions = {
     expected: 'a secret of at least 32 characters',
     secret: true,
   }),
+  tokenSecretPrevious: option({
+    schema: z.string().min(32).optional(),
+    description:
+      'During a rotation, the previous HMAC secret: tokens it signed are still taken (only with --token-secret)',
+    expected: 'a secret of at least 32 characters',
+    secret: true,
+  }),
+  apiKeyPrevious: option({
+    schema: z.string().min(16).optional(),
+    description: 'During a rotation, the previous API key, still taken (only with --api-key)',
+    expected: 'a key of at least 16 characters',
+    secret: true,
+  }),
   clientPublish: option({
     schema: z.boolean().default(true),
     description: 'Whether WebSocket clients may publish (backends can always use the API)',

@@ -2,8 +2,9 @@
  * `wsfleet app fetch-secrets`: run as root on an app VM before the app starts. Takes the VM's
  * service-account token from the metadata server, reads the token secret and the API key from
  * the Secret Manager API (checking each payload's CRC32C), and writes them as the app's
- * WSFLEET_TOKEN_SECRET and WSFLEET_API_KEY to an env file only root may read (0600, replaced
- * atomically), which systemd reads before it starts the app. The values are in no argument, no
+ * WSFLEET_TOKEN_SECRET and WSFLEET_API_KEY (and, during a rotation, the still enabled version
+ * before the latest as WSFLEET_TOKEN_SECRET_PREVIOUS and WSFLEET_API_KEY_PREVIOUS) to an env
+ * file only root may read (0600, replaced atomically), which systemd reads before it starts the app. The values are in no argument, no
  * metadata and no log line; an error names the secret and the HTTP status only.
  */
 import { randomBytes } from 'node:crypto';
@@ -73,14 +74,25 @@ async function accessToken(metadataUrl: string, timeoutMs: number, deps: FetchDe
   return body.access_token;
 }
 
-/** The value of one secret version, its CRC32C checked when the API gives one. */
+/** A version's value and its number (from the `name` Secret Manager answers with). */
+export interface SecretValue {
+  readonly value: string;
+  readonly version: number | undefined;
+}
+
+/**
+ * The value of one secret version, its CRC32C checked when the API gives one. With `optional`,
+ * a version that is not there or not enabled (404; 400 FAILED_PRECONDITION when disabled or
+ * destroyed) is undefined rather than an error.
+ */
 export async function accessSecret(
   ref: SecretRef,
   token: string,
   apiUrl: string,
   timeoutMs: number,
   deps: FetchDeps,
-): Promise<string> {
+  { optional = false }: { optional?: boolean } = {},
+): Promise<SecretValue | undefined> {
   const path = `/v1/projects/${ref.project}/secrets/${ref.secret}/versions/${ref.version}:access`;
   let response: Response;
   try {
@@ -91,22 +103,39 @@ export async function accessSecret(
   } catch (err) {
     throw fail(ref, `Secret Manager did not answer (${(err as Error).name})`);
   }
-  const body = (await response.json().catch(() => undefined)) as
-    | { payload?: { data?: unknown; dataCrc32c?: unknown }; error?: { status?: unknown } }
-    | undefined;
+  const body = (await response.json().catch(() => undefined)) as unknown;
+  const error = isRecord(body) && isRecord(body.error) ? body.error : undefined;
   if (!response.ok) {
-    const status = typeof body?.error?.status === 'string' ? ` ${body.error.status}` : '';
-    throw fail(ref, `Secret Manager answered HTTP ${response.status}${status}`);
+    const status = typeof error?.status === 'string' ? error.status : '';
+    if (
+      optional &&
+      (response.status === 404 || (response.status === 400 && status === 'FAILED_PRECONDITION'))
+    )
+      return undefined;
+    // Only Google's status word: its message may quote what it was sent.
+    throw fail(
+      ref,
+      `Secret Manager answered HTTP ${response.status}${/^[A-Z_]{1,40}$/.test(status) ? ` ${status}` : ''}`,
+    );
   }
-  const data = body?.payload?.data;
-  if (typeof data !== 'string') throw fail(ref, 'Secret Manager sent no payload');
+  const payload = isRecord(body) && isRecord(body.payload) ? body.payload : undefined;
+  const data = payload?.data;
+  if (typeof data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data) || data.length % 4 !== 0)
+    throw fail(ref, 'Secret Manager sent no payload (base64 data)');
   const bytes = Buffer.from(data, 'base64');
-  const sum = body?.payload?.dataCrc32c;
+  const sum = payload?.dataCrc32c;
   if (sum !== undefined && String(sum) !== String(crc32c(bytes)))
     throw fail(ref, 'the payload does not match its CRC32C');
   const value = bytes.toString('utf8');
-  if (!/^[\x21-\x7e]+$/.test(value)) throw fail(ref, 'the value is empty or not printable ASCII');
-  return value;
+  if (!/^[\x21-\x7e]{1,4096}$/.test(value))
+    throw fail(ref, 'the value is empty, too long or not printable ASCII');
+  const name = isRecord(body) && typeof body.name === 'string' ? body.name : '';
+  const number = /\/versions\/([1-9][0-9]{0,9})$/.exec(name)?.[1];
+  return { value, version: number === undefined ? undefined : Number(number) };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Reads both secrets and writes the env file. */
@@ -123,7 +152,21 @@ export async function fetchSecrets(
   const lines: string[] = [];
   for (const [name, r] of Object.entries(refs)) {
     if (r === undefined) throw fail(undefined, `${name}: not a secret reference`);
-    lines.push(`${name}=${await accessSecret(r, token, config.secretManagerUrl, timeoutMs, deps)}`);
+    const current = (await accessSecret(r, token, config.secretManagerUrl, timeoutMs, deps)) as SecretValue;
+    lines.push(`${name}=${current.value}`);
+    // During a rotation (`wsfleet rollout --rotate-secrets`) the version before the latest is
+    // still enabled, and what it signed is still taken; once the rotation is finished it is
+    // disabled. The app account may access versions but not list them, so it asks for N-1.
+    if (r.version !== 'latest' || current.version === undefined || current.version < 2) continue;
+    const previous = await accessSecret(
+      { ...r, version: String(current.version - 1) },
+      token,
+      config.secretManagerUrl,
+      timeoutMs,
+      deps,
+      { optional: true },
+    );
+    if (previous !== undefined) lines.push(`${name}_PREVIOUS=${previous.value}`);
   }
   const temp = `${config.out}.${randomBytes(6).toString('hex')}.tmp`;
   try {

@@ -41,7 +41,10 @@ async function publishApi(req: IncomingMessage, res: ServerResponse, ctx: HttpCo
     apiError(res, 403, 'api_disabled', 'the publish API is off: start the node with --api-key');
     return;
   }
-  if (!bearerMatches(req.headers.authorization, key)) {
+  const previous = ctx.config.apiKeyPrevious;
+  const auth = req.headers.authorization;
+  // During a rotation the previous key is still taken (both compared, in constant time each).
+  if (!bearerMatches(auth, key) && !(previous !== undefined && bearerMatches(auth, previous))) {
     res.setHeader('www-authenticate', 'Bearer');
     apiError(res, 401, 'unauthorized', 'missing or wrong Authorization: Bearer <api key>');
     return;

@@ -41,22 +41,41 @@ const TIMEOUT_MS = 10_000;
 /** What an environment file holds unquoted: printable ASCII without quotes, backslash or space. */
 const PLAIN = /^[\x21\x23-\x26\x28-\x5b\x5d-\x7e]{1,512}$/;
 
-async function getJson(url: string, headers: Record<string, string>, what: string): Promise<unknown> {
+const HINTS: Record<number, string> = {
+  401: ' (the VM account token was refused)',
+  403: " (the VM's account lacks redis.instances.getAuthString: `wsfleet deploy` grants it through the fleet's <name>_redis_auth role)",
+  404: ' (no such instance)',
+};
+
+export interface RedisAuthDeps {
+  readonly fetch: typeof fetch;
+}
+
+async function getJson(
+  url: string,
+  headers: Record<string, string>,
+  what: string,
+  deps: RedisAuthDeps,
+): Promise<unknown> {
   let response: Response;
+  let text: string;
   try {
-    response = await fetch(url, { headers, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
+    response = await deps.fetch(url, { headers, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
+    text = await response.text();
   } catch (err) {
-    throw new WsfleetError('WSFLEET_REDIS_AUTH_UNAVAILABLE', `${what}: no answer (${String(err)})`, {
-      cause: err,
-    });
+    // Only the error's name and its cause's code: fetch quotes a header value it refuses, and
+    // the Authorization header holds the VM's token.
+    const code = (err as { cause?: { code?: unknown } }).cause?.code;
+    const why = [(err as Error).name, typeof code === 'string' ? code : ''].filter((w) => w !== '').join(' ');
+    throw new WsfleetError('WSFLEET_REDIS_AUTH_UNAVAILABLE', `${what}: no answer (${why})`, { cause: err });
   }
-  const text = await response.text();
   if (!response.ok) {
-    // Google's error body names the reason (PERMISSION_DENIED, NOT_FOUND); it never holds the string.
-    const message = /"message":\s*"([^"]{0,300})/.exec(text)?.[1] ?? '';
+    // Only Google's status word (PERMISSION_DENIED, NOT_FOUND) and what it means here: its
+    // message may quote what it was sent.
+    const status = /"status":\s*"([A-Z_]{1,40})"/.exec(text)?.[1];
     throw new WsfleetError(
       'WSFLEET_REDIS_AUTH_UNAVAILABLE',
-      `${what}: HTTP ${response.status} ${message}`.trim(),
+      `${what}: HTTP ${response.status}${status === undefined ? '' : ` ${status}`}${HINTS[response.status] ?? ''}`,
     );
   }
   try {
@@ -68,11 +87,14 @@ async function getJson(url: string, headers: Record<string, string>, what: strin
   }
 }
 
-export async function fetchRedisAuth(config: {
-  redisInstance: string;
-  metadataUrl: string;
-  redisApi: string;
-}): Promise<string> {
+export async function fetchRedisAuth(
+  config: {
+    redisInstance: string;
+    metadataUrl: string;
+    redisApi: string;
+  },
+  deps: RedisAuthDeps = { fetch },
+): Promise<string> {
   const token = z
     .object({ access_token: z.string().min(1) })
     .safeParse(
@@ -80,6 +102,7 @@ export async function fetchRedisAuth(config: {
         `${config.metadataUrl}/instance/service-accounts/default/token`,
         { 'Metadata-Flavor': 'Google' },
         'the metadata server (token)',
+        deps,
       ),
     );
   if (!token.success)
@@ -88,6 +111,7 @@ export async function fetchRedisAuth(config: {
     `${config.redisApi}/${config.redisInstance}/authString`,
     { Authorization: `Bearer ${token.data.access_token}` },
     `the Redis API (${config.redisInstance} authString)`,
+    deps,
   );
   const auth = z.object({ authString: z.string() }).safeParse(answer);
   // An empty answer means AUTH is off: the deploy refuses such an instance, and so does this.

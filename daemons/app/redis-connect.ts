@@ -4,6 +4,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
+import { redisServerIdentity } from './redis-identity.ts';
 
 export type RedisRole = 'publisher' | 'subscriber' | 'history';
 
@@ -64,9 +65,10 @@ export function connectRedis(target: RedisTarget, role: RedisRole, hooks: Connec
     autoResubscribe: false,
     socketTimeout: HEARTBEAT_MS,
     ...(target.password === undefined ? {} : { password: target.password }),
-    // rediss:// verifies the server's chain and name; with a CA file only those CAs count.
+    // rediss:// verifies the server's chain and name; with a CA file only those CAs count, and
+    // an IP named only as the CN is taken (Memorystore's certificate: redis-identity.ts).
     ...(new URL(target.url).protocol === 'rediss:'
-      ? { tls: target.ca === undefined ? {} : { ca: target.ca } }
+      ? { tls: target.ca === undefined ? {} : { ca: target.ca, checkServerIdentity: redisServerIdentity } }
       : {}),
     retryStrategy(attempt) {
       if (hooks.closed()) return null;

@@ -85,6 +85,21 @@ export function verifyToken(token: string, secret: string, nowSeconds: number): 
   };
 }
 
+/**
+ * Verifies with the current secret and, during a rotation, with the previous one: a token whose
+ * signature the current secret refuses may have been signed before the rotation.
+ */
+export function verifyTokenRotating(
+  token: string,
+  secret: string,
+  previous: string | undefined,
+  nowSeconds: number,
+): TokenResult {
+  const result = verifyToken(token, secret, nowSeconds);
+  if (result.ok || previous === undefined || result.reason !== 'bad token signature') return result;
+  return verifyToken(token, previous, nowSeconds);
+}
+
 export function channelAllowed(claims: TokenClaims | undefined, channel: string): boolean {
   if (claims?.channels === undefined) return true;
   return claims.channels.some((c) => (c.endsWith('*') ? channel.startsWith(c.slice(0, -1)) : c === channel));

@@ -10,7 +10,7 @@ import type { AppConfig } from './config.ts';
 import type { ErrorBoundary } from './error-boundary.ts';
 import type { AppMetrics } from './metrics.ts';
 import { originAllowed } from './origin.ts';
-import { type TokenClaims, tokenFromRequest, verifyToken } from './token.ts';
+import { type TokenClaims, tokenFromRequest, verifyTokenRotating } from './token.ts';
 
 /**
  * The request target as sent, split without `new URL` (which throws on targets such as `//`):
@@ -100,7 +100,12 @@ export function createUpgrades(deps: UpgradeDeps): Upgrades {
       const result =
         token === undefined
           ? ({ ok: false, reason: 'no token' } as const)
-          : verifyToken(token, config.tokenSecret, Math.floor(Date.now() / 1000));
+          : verifyTokenRotating(
+              token,
+              config.tokenSecret,
+              config.tokenSecretPrevious,
+              Math.floor(Date.now() / 1000),
+            );
       if (!result.ok) {
         metrics.rejected.inc({ reason: 'token' });
         log.info({ reason: result.reason }, 'upgrade refused: token');

@@ -71,6 +71,8 @@ export const ERROR_CODES = {
     "wsfleet-app-redis-auth.service could not read the Memorystore instance's AUTH string (metadata server or Redis API unreachable, a refusal such as a missing `redis.instances.getAuthString` permission, or AUTH off); the app does not start. `journalctl -u wsfleet-app-redis-auth` says which.",
   WSFLEET_DEPLOY_UNSAFE_REDIS:
     "The fleet's Memorystore instance has no in-transit encryption or no AUTH (made by hand or by an older deploy); the deploy will not send data to it in the clear. Delete it (its history is lost) so the deploy creates it closed.",
+  WSFLEET_ROTATION_TOO_EARLY:
+    '`wsfleet rollout --finish-rotation` before every token signed with the previous token secret can have expired (the new version is younger than --max-token-ttl); nothing was changed. The message says from when it may run.',
   WSFLEET_DEPLOY_DNS_TIMEOUT:
     "A certificate name did not resolve to the load balancer's address within --dns-timeout; set the printed DNS records and run `wsfleet deploy` again (it continues), or pass --no-wait-dns.",
   WSFLEET_DEPLOY_WAIT_TIMEOUT:

@@ -144,6 +144,26 @@ export const deployOptions = {
 export const rolloutOptions = {
   config: configOption,
   ...imageOptions,
+  rotateSecrets: option({
+    schema: z.boolean().default(false),
+    description:
+      'Add a new version of the token secret and the API key and replace the app VMs, which take the new and the previous one (the images stay)',
+    expected: 'true or false',
+    kind: 'flag',
+  }),
+  finishRotation: option({
+    schema: z.boolean().default(false),
+    description:
+      'After --rotate-secrets, once tokens of the previous secret have expired: disable the previous versions and replace the app VMs',
+    expected: 'true or false',
+    kind: 'flag',
+  }),
+  maxTokenTtl: option({
+    schema: schemas.int(1, 366 * 24 * 3600, 24 * 3600),
+    description:
+      'Seconds the longest-lived token minted from the token secret lasts (--finish-rotation waits it out)',
+    expected: 'an integer number of seconds from 1 to 31622400',
+  }),
   // gcloud's wait-until polls by itself.
   noWait: waitOptions.noWait,
   waitTimeout: waitOptions.waitTimeout,

@@ -17,6 +17,7 @@ import type { FleetImages } from './images.ts';
 import { type FleetNames, fleetNames, lastSegment, regionalPath } from './names.ts';
 import { ensure, firewallStep, foundationSteps, iapSshRule, servicesStep } from './plan-foundation.ts';
 import { appGroupStep, renewerGroupSteps } from './plan-groups.ts';
+import { redisAuthBindingStep, redisAuthRoleStep } from './plan-redis-access.ts';
 import { secretSteps } from './plan-secrets.ts';
 import { type Template, templateOf, type UserDataFiles } from './plan-templates.ts';
 import type { PlanItem, Step } from './steps.ts';
@@ -308,6 +309,10 @@ export function deployPhases(
     app: [
       // Before any app VM boots: it reads them at boot.
       ...secretSteps(config, names, files, facts.dryRun),
+      // Before any app VM boots too: wsfleet-app-redis-auth.service reads the AUTH string.
+      ...('create' in config.redis
+        ? [redisAuthRoleStep(config, names), redisAuthBindingStep(config, names)]
+        : []),
       ...healthCheckSteps(config, names),
       ...(redis === undefined ? [] : [redis]),
       ...appSteps(),

@@ -49,6 +49,8 @@ export interface GcloudProblem {
   readonly unknownAccount?: string;
   /** The organization policy constraint that refused this call (412 conditionNotMet). */
   readonly orgPolicy?: string;
+  /** gcloud stopped waiting for a long-running operation that goes on (its waiter's limit). */
+  readonly stillRunning?: boolean;
 }
 
 /** Pauses between attempts while Google settles; the last one repeats until the settle timeout. */
@@ -80,6 +82,8 @@ export function parseGcloudError(stderr: string): GcloudProblem {
       : undefined;
   const account = /Service account (\S+@\S+\.iam\.gserviceaccount\.com) does not exist/.exec(message)?.[1];
   const policy = /Constraint (constraints\/[A-Za-z0-9_.]+) violated/.exec(message)?.[1];
+  // gcloud's waiter (api_lib/util/waiter.py), after 30 minutes by default.
+  const stillRunning = /Operation \S+ has not finished in \d+ seconds/.test(message);
   return {
     message,
     notFound: disabled === undefined && account === undefined && NOT_FOUND.test(message),
@@ -87,6 +91,7 @@ export function parseGcloudError(stderr: string): GcloudProblem {
     ...(disabled === undefined ? {} : { serviceDisabled: disabled }),
     ...(account === undefined ? {} : { unknownAccount: account }),
     ...(policy === undefined ? {} : { orgPolicy: policy }),
+    ...(stillRunning ? { stillRunning } : {}),
   };
 }
 
@@ -118,7 +123,8 @@ export function createGcloud({
   gcloud,
   project,
   env,
-  timeoutMs = 30 * 60_000,
+  // Longer than gcloud's own 30-minute wait for an operation, so that gcloud says so first.
+  timeoutMs = 35 * 60_000,
   settleTimeoutMs = 10 * 60_000,
   onRetry = () => {},
 }: GcloudOptions): Gcloud {
@@ -161,6 +167,11 @@ export function createGcloud({
       if (describing && problem.notFound) return undefined;
       if (problem.serviceDisabled !== undefined || problem.unknownAccount !== undefined)
         throw new Unsettled(problem, line);
+      if (problem.stillRunning === true)
+        throw new DeployError(
+          'WSFLEET_DEPLOY_PENDING',
+          `${problem.message}\n  command: ${line}\n  (Google is still at it: run the same command again in a few minutes; it continues where this one stopped)`,
+        );
       throw new DeployError(
         problem.denied ? 'WSFLEET_GCLOUD_DENIED' : 'WSFLEET_GCLOUD_FAILED',
         `${problem.message || `gcloud exited with ${result.exitCode}`}\n  command: ${line}${

@@ -24,6 +24,8 @@ export interface FleetNames {
   /** app: readiness, for the load balancer; appLive: liveness, for the app group's autohealing. */
   readonly healthCheck: { readonly app: string; readonly appLive: string; readonly renewer: string };
   readonly redis: string;
+  /** The project custom role that lets the app VMs read Redis's AUTH string (ids take no hyphen). */
+  readonly redisAuthRole: string;
   /** Instance templates are `<prefix><hash>`: a new image or user-data gives a new template. */
   readonly templatePrefix: { readonly app: string; readonly renewer: string };
   readonly group: { readonly app: string; readonly renewer: string };
@@ -53,6 +55,8 @@ export function fleetNames(config: Pick<FleetConfig, 'name' | 'project' | 'regio
     renewerAddress: `${n}-renewer`,
     healthCheck: { app: `${n}-app-http`, appLive: `${n}-app-live`, renewer: `${n}-renewer-tcp` },
     redis: `${n}-redis`,
+    // A fleet name has no underscore, so hyphens to underscores keeps ids of fleets apart.
+    redisAuthRole: `${n.replaceAll('-', '_')}_redis_auth`,
     templatePrefix: { app: `${n}-app-`, renewer: `${n}-renewer-` },
     group: { app: `${n}-app`, renewer: `${n}-renewer` },
     renewerInstance: `${n}-renewer-0`,

@@ -11,8 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FleetConfig } from './fleet-config.ts';
+import { deletedForms, isBound } from './iam-members.ts';
 import type { FleetNames } from './names.ts';
-import { ensure } from './plan-foundation.ts';
 import type { UserDataFiles } from './plan-templates.ts';
 import type { Step } from './steps.ts';
 
@@ -40,32 +40,52 @@ export function newSecretValue(): string {
 }
 
 /** Writes a new value to a 0600 file of `files.dir` and returns its path. */
-function newValueFile(files: UserDataFiles, id: string): string {
+export function newValueFile(files: UserDataFiles, id: string): string {
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   const path = join(files.dir, `${id}.secret`);
   writeFileSync(path, newSecretValue(), { mode: 0o600, flag: 'w' });
   return path;
 }
 
-/** The IAM binding of `member` on one secret alone. */
+/**
+ * The IAM binding of `member` on one secret alone; a binding left to a deleted account of the
+ * same email (`deleted:serviceAccount:…`, by a teardown of an older version) is removed either way.
+ */
 export function secretBindingStep(id: string, member: string, mode: 'add' | 'remove' = 'add'): Step {
   return {
     title: `${SECRET_ACCESSOR} on secret ${id} for ${member.replace(/^serviceAccount:/, '')}`,
     describe: ['secrets', 'get-iam-policy', id],
     plan(found) {
-      const policy = found as Json | undefined;
-      const bindings = Array.isArray(policy?.bindings) ? (policy.bindings as Json[]) : [];
-      const has = bindings.some(
-        (b) => b.role === SECRET_ACCESSOR && Array.isArray(b.members) && b.members.includes(member),
+      const binding = (verb: string, who: string) => [
+        'secrets',
+        verb,
+        id,
+        `--member=${who}`,
+        `--role=${SECRET_ACCESSOR}`,
+      ];
+      const stale = deletedForms(found, SECRET_ACCESSOR, member).map((who) =>
+        binding('remove-iam-policy-binding', who),
       );
-      if (has === (mode === 'add')) return [];
-      const verb = mode === 'add' ? 'add-iam-policy-binding' : 'remove-iam-policy-binding';
-      return [['secrets', verb, id, `--member=${member}`, `--role=${SECRET_ACCESSOR}`]];
+      const has = isBound(found, SECRET_ACCESSOR, member);
+      if (has === (mode === 'add')) return stale;
+      return [
+        binding(mode === 'add' ? 'add-iam-policy-binding' : 'remove-iam-policy-binding', member),
+        ...stale,
+      ];
     },
   };
 }
 
-/** Each secret, made with its first value when missing, then readable by the app account only. */
+/** Whether a version list (`gcloud secrets versions list`) holds an enabled version. */
+export function hasEnabledVersion(versions: unknown): boolean {
+  return Array.isArray(versions) && versions.some((v) => (v as Json | null)?.state === 'ENABLED');
+}
+
+/**
+ * Each secret, made with its first value when missing, given a new value when it has no enabled
+ * version (a deploy interrupted between `secrets create` and its first version, or versions
+ * disabled by hand: the app VMs could not start), then readable by the app account only.
+ */
 export function secretSteps(
   config: FleetConfig,
   names: FleetNames,
@@ -77,24 +97,27 @@ export function secretSteps(
   const what = { tokenSecret: 'the token secret', apiKey: 'the API key' } as const;
   return (['tokenSecret', 'apiKey'] as const).flatMap((key) => {
     const id = ids[key];
-    const create = ensure(`secret ${id} (${what[key]})`, ['secrets', 'describe', id], []);
+    // The value is made only when one is to be stored: never printed, never reused.
+    const valueFile = () => `--data-file=${dryRun ? NEW_VALUE : newValueFile(files, id)}`;
     return [
       {
-        ...create,
-        // The value is made only when the secret is to be created: never printed, never reused.
-        plan: (found: unknown) =>
-          found === undefined
-            ? [
-                [
-                  'secrets',
-                  'create',
-                  id,
-                  '--replication-policy=automatic',
-                  `--labels=wsfleet=${config.name}`,
-                  `--data-file=${dryRun ? NEW_VALUE : newValueFile(files, id)}`,
-                ],
-              ]
-            : [],
+        title: `secret ${id} (${what[key]})`,
+        // Its versions: a missing secret is NOT_FOUND (undefined), one without versions [].
+        describe: ['secrets', 'versions', 'list', id],
+        plan: (found: unknown) => {
+          if (found === undefined)
+            return [
+              [
+                'secrets',
+                'create',
+                id,
+                '--replication-policy=automatic',
+                `--labels=wsfleet=${config.name}`,
+                valueFile(),
+              ],
+            ];
+          return hasEnabledVersion(found) ? [] : [['secrets', 'versions', 'add', id, valueFile()]];
+        },
       },
       secretBindingStep(id, app),
     ];

@@ -13,10 +13,11 @@ import { type Rollout, rolloutOf } from './checks.ts';
 import { type Io, openFleet, processIo, reportFailures } from './command-io.ts';
 import { rolloutOptions } from './deploy-options.ts';
 import { type Facts, redisStep, templates } from './deploy-plan.ts';
-import { DeployError } from './errors.ts';
+import { DeployError, FleetConfigError } from './errors.ts';
 import type { FleetConfig } from './fleet-config.ts';
-import type { Argv } from './gcloud.ts';
+import type { Argv, Gcloud } from './gcloud.ts';
 import { resolveImages } from './images.ts';
+import type { FleetNames } from './names.ts';
 import {
   currentTemplate,
   type GroupRef,
@@ -25,13 +26,18 @@ import {
   RENEWER_ROLLOUT,
   startUpdate,
 } from './plan-groups.ts';
+import type { UserDataFiles } from './plan-templates.ts';
+import type { Progress } from './progress.ts';
+import { type RotationMode, replaceAppStep, rotationNote, rotationSteps } from './rotation.ts';
 import { applySteps, type PlanItem, type Step } from './steps.ts';
 
-const USAGE = 'wsfleet rollout [--config wsfleet.yaml] [--app-image NAME] [--renewer-image NAME] [flags]';
+const USAGE =
+  'wsfleet rollout [--config wsfleet.yaml] [--app-image NAME] [--renewer-image NAME] [--rotate-secrets | --finish-rotation] [flags]';
 const SUMMARY = [
   'Roll the groups to new images: create the instance templates that pin them, then start a',
   'rolling update of the renewer and the app group, and wait until both are stable. Groups that',
-  'already run the images are left alone.',
+  'already run the images are left alone. --rotate-secrets and --finish-rotation rotate the',
+  "fleet's secrets instead (README: rotating the secrets).",
 ].join('\n');
 
 function missing(what: string): DeployError {
@@ -66,6 +72,58 @@ function waitStable(group: GroupRef, timeoutSeconds: number): Argv {
   return groupCommand(['wait-until'], group, '--stable', `--timeout=${timeoutSeconds}`);
 }
 
+async function waitForGroups(
+  gcloud: Gcloud,
+  progress: Progress,
+  groups: readonly GroupRef[],
+  timeout: number,
+) {
+  for (const group of groups) {
+    progress.step(`waiting for ${group.name} to be stable (at most ${timeout} s)…`);
+    try {
+      await gcloud.run(waitStable(group, timeout));
+    } catch (err) {
+      if (!(err instanceof DeployError) || err.code !== 'WSFLEET_GCLOUD_FAILED') throw err;
+      throw new DeployError(
+        'WSFLEET_DEPLOY_WAIT_TIMEOUT',
+        `${group.name} is not stable after ${timeout} s (the update goes on; see \`wsfleet status\`): ${err.message}`,
+        { cause: err },
+      );
+    }
+  }
+}
+
+/** `--rotate-secrets` or `--finish-rotation` (rotation.ts). */
+async function rotate(
+  fleet: { config: FleetConfig; names: FleetNames; gcloud: Gcloud; progress: Progress },
+  mode: RotationMode,
+  flags: { maxTokenTtl: number; noWait: boolean; waitTimeout: number },
+  files: UserDataFiles,
+): Promise<number> {
+  const { config, names, gcloud, progress } = fleet;
+  const group = groupRefs(config, names).app;
+  const rollout = rolloutOf(config);
+  const replace = groupCommand(
+    ['rolling-action', 'replace'],
+    group,
+    `--max-surge=${rollout.maxSurge}`,
+    `--max-unavailable=${rollout.maxUnavailable}`,
+    `--replacement-method=${rollout.replacement}`,
+  );
+  const steps = [
+    ...rotationSteps(config, files, { mode, maxTokenTtl: flags.maxTokenTtl, nowMs: Date.now() }),
+    replaceAppStep(replace, groupCommand(['describe'], group), group.name),
+  ];
+  progress.step(
+    mode === 'rotate' ? 'rotating the fleet secrets' : 'finishing the rotation of the fleet secrets',
+  );
+  await applySteps(steps, gcloud, progress);
+  if (flags.noWait) progress.step('replacement started (not waiting: see `wsfleet status`)');
+  else await waitForGroups(gcloud, progress, [group], flags.waitTimeout);
+  progress.step(rotationNote(config, names, mode, flags.maxTokenTtl));
+  return EXIT.OK;
+}
+
 export async function rollout(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
@@ -74,9 +132,15 @@ export async function rollout(
   const fleet = await openFleet(USAGE, SUMMARY, rolloutOptions, argv, env, io);
   if (fleet === undefined) return EXIT.OK;
   const { flags, config, names, gcloud, progress } = fleet;
-  const images = await resolveImages(config, flags);
+  if (flags.rotateSecrets && flags.finishRotation)
+    throw new FleetConfigError(['--rotate-secrets and --finish-rotation are two runs: pass one of them']);
   const files = { dir: await mkdtemp(join(tmpdir(), 'wsfleet-rollout-')) };
   try {
+    if (flags.rotateSecrets || flags.finishRotation)
+      return await reportFailures('rollout', io, () =>
+        rotate(fleet, flags.rotateSecrets ? 'rotate' : 'finish', flags, files),
+      );
+    const images = await resolveImages(config, flags);
     return await reportFailures('rollout', io, async () => {
       const facts: Facts = { dryRun: false };
       const t = templates(config, names, images, facts, files);
@@ -105,19 +169,7 @@ export async function rollout(
         progress.step('rolling updates started (not waiting: see `wsfleet status`)');
         return EXIT.OK;
       }
-      for (const group of [groups.renewer, groups.app]) {
-        progress.step(`waiting for ${group.name} to be stable (at most ${flags.waitTimeout} s)…`);
-        try {
-          await gcloud.run(waitStable(group, flags.waitTimeout));
-        } catch (err) {
-          if (!(err instanceof DeployError) || err.code !== 'WSFLEET_GCLOUD_FAILED') throw err;
-          throw new DeployError(
-            'WSFLEET_DEPLOY_WAIT_TIMEOUT',
-            `${group.name} is not stable after ${flags.waitTimeout} s (the update goes on; see \`wsfleet status\`): ${err.message}`,
-            { cause: err },
-          );
-        }
-      }
+      await waitForGroups(gcloud, progress, [groups.renewer, groups.app], flags.waitTimeout);
       progress.step('rolled out: both groups are stable on the new templates');
       return EXIT.OK;
     });

@@ -16,6 +16,8 @@ import type { Argv } from './gcloud.ts';
 import type { FleetNames } from './names.ts';
 import { BUCKET_ROLES, bucketBindingStep, firewallRules, iapSshRule } from './plan-foundation.ts';
 import { type GroupRef, groupCommand, groupRefs } from './plan-groups.ts';
+import { redisAuthBindingStep } from './plan-redis-access.ts';
+import { secretBindingStep, secretIdsOf } from './plan-secrets.ts';
 import { applySteps, type Step } from './steps.ts';
 
 type Json = Record<string, unknown>;
@@ -113,6 +115,12 @@ export function teardownPlan(config: FleetConfig, names: FleetNames, deleteData:
             'remove',
           ),
         ]),
+    // Kept like the bucket, the secrets and the Redis AUTH role lose the app account's grants
+    // first: once the account is deleted they would linger as `deleted:serviceAccount:…`.
+    ...Object.values(secretIdsOf(config)).map((id) =>
+      secretBindingStep(id, `serviceAccount:${names.serviceAccountEmail.app}`, 'remove'),
+    ),
+    ...('create' in config.redis ? [redisAuthBindingStep(config, names, 'remove')] : []),
     account(names.serviceAccountEmail.renewer),
     account(names.serviceAccountEmail.app),
     removal(

@@ -44,6 +44,8 @@ export interface LeafOptions {
   readonly ca?: boolean;
   /** Its extendedKeyUsage (default serverAuth). */
   readonly extendedKeyUsage?: string;
+  /** Without subjectAltName: the first domain only as the subject's CN (default true: with). */
+  readonly san?: boolean;
 }
 
 export interface CertFactory {
@@ -159,7 +161,9 @@ export async function createCertFactory(): Promise<CertFactory> {
           `keyUsage=critical,digitalSignature${options.ca === true ? ',keyCertSign' : ''}`,
           `extendedKeyUsage=${options.extendedKeyUsage ?? 'serverAuth'}`,
           'authorityKeyIdentifier=keyid',
-          `subjectAltName=${domains.map((d) => `${isIP(d) === 0 ? 'DNS' : 'IP'}:${d}`).join(',')}`,
+          ...(options.san === false
+            ? []
+            : [`subjectAltName=${domains.map((d) => `${isIP(d) === 0 ? 'DNS' : 'IP'}:${d}`).join(',')}`]),
         ],
         from,
         to,

@@ -1,10 +1,12 @@
 /**
  * The APIs besides Compute Engine in the stand-in: Cloud Storage JSON v1 (buckets, their IAM
- * policy, and listing/deleting objects), IAM v1 service accounts, Cloud Resource Manager v1
- * projects, Memorystore Redis v1 instances (long-running operations, done at once), Service
- * Usage v1 (enabled services) and Secret Manager v1 (gcloud-endpoint-secrets.ts).
+ * policy, and listing/deleting objects), IAM v1 service accounts and custom roles, Cloud
+ * Resource Manager v1 projects and their IAM policy (gcloud-endpoint-iam.ts), Memorystore Redis
+ * v1 instances and Service Usage v1 enabled services, both with long-running operations
+ * (gcloud-endpoint-operations.ts), and Secret Manager v1 (gcloud-endpoint-secrets.ts).
  */
 import { checkPolicyMembers, recordAccount, recordEnabled } from './gcloud-endpoint-consistency.ts';
+import { handleProjectPolicy, handleRoles, markAccountDeleted } from './gcloud-endpoint-iam.ts';
 import {
   ApiError,
   type EndpointState,
@@ -15,6 +17,7 @@ import {
   nextId,
   type RecordedRequest,
 } from './gcloud-endpoint-model.ts';
+import { pollOperation, startOperation } from './gcloud-endpoint-operations.ts';
 import { handleSecrets } from './gcloud-endpoint-secrets.ts';
 
 function storage(state: EndpointState, request: RecordedRequest, body: Json): Json {
@@ -85,8 +88,9 @@ function storage(state: EndpointState, request: RecordedRequest, body: Json): Js
 }
 
 function iam(state: EndpointState, request: RecordedRequest, body: Json): Json {
-  // /iam/v1/projects/P/serviceAccounts[/EMAIL]
+  // /iam/v1/projects/P/(serviceAccounts[/EMAIL] | roles[/ID[:verb]])
   const parts = request.path.split('/').filter((p) => p !== '');
+  if (parts[4] === 'roles' || parts[4]?.startsWith('roles:')) return handleRoles(state, request, body);
   const project = parts[3] ?? '';
   const account = parts[5];
   if (account === undefined) {
@@ -116,6 +120,7 @@ function iam(state: EndpointState, request: RecordedRequest, body: Json): Json {
   const resource = existing(state, path);
   if (request.method === 'DELETE') {
     state.resources.delete(path);
+    markAccountDeleted(state, email, String(resource.uniqueId));
     return {};
   }
   return resource;
@@ -132,16 +137,17 @@ function redis(state: EndpointState, request: RecordedRequest, body: Json): Json
   const kind = parts[6];
   const name = parts[7];
   const path = `/redis/v1/${location}/${kind}${name === undefined ? '' : `/${name}`}`;
-  if (kind === 'operations' && name !== undefined) return existing(state, path);
-  const done = (response: Json, verb: string): Json => {
-    const op: Json = {
-      name: `${location}/operations/operation-${nextId(state)}`,
-      metadata: { '@type': 'type.googleapis.com/google.cloud.redis.v1.OperationMetadata', verb },
-      done: true,
-      response,
+  if (kind === 'operations' && name !== undefined) return pollOperation(state, path);
+  const operation = (response: Json, verb: string, effect?: () => void): Json => {
+    const opName = `${location}/operations/operation-${nextId(state)}`;
+    const metadata = {
+      '@type': 'type.googleapis.com/google.cloud.redis.v1.OperationMetadata',
+      createTime: new Date().toISOString(),
+      target: response.name ?? '',
+      verb,
+      apiVersion: 'v1',
     };
-    state.resources.set(`/redis/v1/${op.name}`, op);
-    return op;
+    return startOperation(state, `/redis/v1/${opName}`, { name: opName, metadata, response }, effect);
   };
   if (name === undefined) {
     if (request.method === 'GET') return { instances: listUnder(state, path) };
@@ -162,12 +168,15 @@ function redis(state: EndpointState, request: RecordedRequest, body: Json): Json
       ...(tls
         ? { serverCaCerts: [{ serialNumber: '0', cert: STAND_IN_REDIS_CA, sha1Fingerprint: '00' }] }
         : {}),
-      state: 'READY',
+      // Memorystore lists the instance CREATING until its create operation is done.
+      state: 'CREATING',
       createTime: new Date().toISOString(),
       '@type': 'type.googleapis.com/google.cloud.redis.v1.Instance',
     };
     state.resources.set(created, instance);
-    return done(instance, 'create');
+    return operation({ ...instance, state: 'READY' }, 'create', () => {
+      instance.state = 'READY';
+    });
   }
   // instances.getAuthString: GET …/instances/NAME/authString; empty when AUTH is off.
   if (parts[8] === 'authString') {
@@ -176,28 +185,48 @@ function redis(state: EndpointState, request: RecordedRequest, body: Json): Json
   }
   const instance = existing(state, path);
   if (request.method === 'DELETE') {
-    state.resources.delete(path);
-    return done({ '@type': 'type.googleapis.com/google.protobuf.Empty' }, 'delete');
+    instance.state = 'DELETING';
+    return operation(
+      { '@type': 'type.googleapis.com/google.protobuf.Empty', name: instance.name },
+      'delete',
+      () => state.resources.delete(path),
+    );
   }
   return instance;
 }
 
 function serviceUsage(state: EndpointState, request: RecordedRequest, body: Json): Json {
-  // /serviceusage/v1/projects/P/services[:batchEnable | /NAME]
+  // /serviceusage/v1/(operations/NAME | projects/P/services[:batchEnable | /NAME[:enable]])
   const parts = request.path.split('/').filter((p) => p !== '');
+  if (parts[2] === 'operations') return pollOperation(state, request.path);
   const project = parts[3] ?? '';
   const enabled = (state.resources.get(`/serviceusage/v1/projects/${project}`)?.enabled ?? []) as string[];
-  if (request.method === 'POST' && request.path.endsWith(':batchEnable')) {
-    const ids = Array.isArray(body.serviceIds) ? body.serviceIds.map(String) : [];
-    recordEnabled(state.consistency, ids);
-    state.resources.set(`/serviceusage/v1/projects/${project}`, {
-      enabled: [...new Set([...enabled, ...ids])],
-    });
-    return {
-      name: `operations/acf.${nextId(state)}`,
-      done: true,
-      response: { '@type': 'type.googleapis.com/google.api.serviceusage.v1.BatchEnableServicesResponse' },
-    };
+  // `gcloud services enable A B` sends :batchEnable; with one service, services/A:enable.
+  const single = /\/services\/([^/:]+):enable$/.exec(request.path)?.[1];
+  if (request.method === 'POST' && (single !== undefined || request.path.endsWith(':batchEnable'))) {
+    const ids =
+      single !== undefined ? [single] : Array.isArray(body.serviceIds) ? body.serviceIds.map(String) : [];
+    const name = `operations/acf.p2-123456789012-${nextId(state)}`;
+    // The services are enabled when the operation is done.
+    return startOperation(
+      state,
+      `/serviceusage/v1/${name}`,
+      {
+        name,
+        metadata: { '@type': 'type.googleapis.com/google.protobuf.Empty' },
+        response: {
+          '@type': 'type.googleapis.com/google.api.serviceusage.v1.BatchEnableServicesResponse',
+          services: ids.map((id) => ({ name: `projects/123456789012/services/${id}`, state: 'ENABLED' })),
+        },
+      },
+      () => {
+        recordEnabled(state.consistency, ids);
+        const now = (state.resources.get(`/serviceusage/v1/projects/${project}`)?.enabled ?? []) as string[];
+        state.resources.set(`/serviceusage/v1/projects/${project}`, {
+          enabled: [...new Set([...now, ...ids])],
+        });
+      },
+    );
   }
   return {
     services: enabled.map((id) => ({
@@ -230,6 +259,8 @@ export function handleApis(state: EndpointState, request: RecordedRequest): Json
   if (request.path.startsWith('/cloudresourcemanager/')) {
     const [project = '', method] = (request.path.split('/').filter((p) => p !== '')[3] ?? '').split(':');
     if (method === 'getEffectiveOrgPolicy') return effectiveOrgPolicy(state, String(body.constraint));
+    if ((method === 'getIamPolicy' || method === 'setIamPolicy') && request.method === 'POST')
+      return handleProjectPolicy(state, method, body);
     return { projectNumber: '123456789012', projectId: project, lifecycleState: 'ACTIVE', name: project };
   }
   throw new ApiError(404, `No API at ${request.path}`);

@@ -62,6 +62,10 @@ export function freshDeploy({ redis }: { redis: boolean }): string[] {
       `POST /secretmanager/v1/…/secrets/${id}:addVersion`,
       `POST /secretmanager/v1/…/secrets/${id}:setIamPolicy`,
     ]),
+    // With Memorystore: the AUTH string's custom role, bound to the app account on the project.
+    ...(redis
+      ? ['POST /iam/v1/…/roles', `POST /cloudresourcemanager/v1/projects/${PROJECT}:setIamPolicy`]
+      : []),
     `POST ${R}/healthChecks`,
     `POST ${R}/healthChecks`,
     `POST ${R}/healthChecks`,
@@ -111,7 +115,7 @@ export interface FleetFixture {
 /** A request that changes something (the POSTs of reads and of operation waits do not). */
 export function isMutation(request: RecordedRequest): boolean {
   if (request.method === 'GET') return false;
-  return !/(\/(listManagedInstances|listPerInstanceConfigs|getHealth|wait)|:getEffectiveOrgPolicy)$/.test(
+  return !/(\/(listManagedInstances|listPerInstanceConfigs|getHealth|wait)|:getEffectiveOrgPolicy|:getIamPolicy)$/.test(
     request.path,
   );
 }

@@ -137,8 +137,13 @@ export function handleSecrets(state: EndpointState, request: RecordedRequest, bo
   const [which = '', action] = versionAndVerb.split(':');
   const v = version(state, id, which);
   if (action === 'access') {
-    if (v.state !== 'ENABLED')
-      throw new ApiError(400, `Secret Version [${versionJson(id, v).name}] is in ${v.state} state.`);
+    if (v.state !== 'ENABLED') {
+      // Google's answer for a disabled or destroyed version: 400 FAILED_PRECONDITION.
+      const message = `Secret Version [${versionJson(id, v).name}] is in ${v.state} state.`;
+      throw new ApiError(400, message, {
+        error: { code: 400, message, status: 'FAILED_PRECONDITION' },
+      });
+    }
     const bytes = Buffer.from(v.data, 'base64');
     return {
       name: versionJson(id, v).name,

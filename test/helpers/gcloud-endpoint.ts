@@ -3,7 +3,8 @@
  * The real gcloud is pointed at it with `CLOUDSDK_API_ENDPOINT_OVERRIDES_*` and a fake token, so
  * its requests never leave the machine; every request is recorded (method, path, query, JSON
  * body) and answered like the API: long-running operations are done at once (or only after
- * some polls, `operationPolls`), and a resource exists after its creation until its deletion.
+ * some polls, `operationPolls`, for Compute Engine, Memorystore and Service Usage alike), and
+ * a resource exists after its creation until its deletion.
  * Served: Compute Engine v1 (gcloud-endpoint-compute), Cloud Storage JSON v1, IAM v1, Cloud
  * Resource Manager v1, Memorystore Redis v1, Service Usage v1 and Secret Manager v1
  * (gcloud-endpoint-apis).
@@ -116,8 +117,10 @@ export interface EndpointOptions {
    */
   readonly orgPoliciesReadable?: boolean;
   /**
-   * How many polls (get or wait) of each Compute Engine operation answer RUNNING before it is
-   * DONE (default 0: done at once).
+   * How many polls of each long-running operation answer it unfinished before it is done: a
+   * Compute Engine get or wait (RUNNING, then DONE), a Memorystore or Service Usage
+   * operations.get (no `done`, then `done: true`; the instance CREATING, the services disabled
+   * until then). Default 0: done at once.
    */
   readonly operationPolls?: number;
   /** The project's default network tier (default PREMIUM, as a new project has). */

@@ -83,6 +83,41 @@ describe('wsfleet app fetch-secrets (metadata server and Secret Manager on loopb
     ]);
   });
 
+  it('writes the version before the latest as *_PREVIOUS while it is enabled (a rotation), not once disabled', async () => {
+    const NEW_TOKEN_SECRET = 'u'.repeat(43);
+    const NEW_API_KEY = 'b'.repeat(43);
+    const versions = (id: string) =>
+      endpoint.resources.get(`${secretPath(id)}/versions`) as { versions: Record<string, unknown>[] };
+    for (const [id, value] of [
+      ['wsfleet-token-secret', NEW_TOKEN_SECRET],
+      ['wsfleet-api-key', NEW_API_KEY],
+    ] as const)
+      versions(id).versions.push({
+        number: 2,
+        state: 'ENABLED',
+        data: Buffer.from(value).toString('base64'),
+        createTime: '',
+      });
+    const out = join(dir, 'app-secrets.env');
+    await fetchSecrets(config());
+    expect(await readFile(out, 'utf8')).toBe(
+      [
+        `WSFLEET_TOKEN_SECRET=${NEW_TOKEN_SECRET}`,
+        `WSFLEET_TOKEN_SECRET_PREVIOUS=${TOKEN_SECRET}`,
+        `WSFLEET_API_KEY=${NEW_API_KEY}`,
+        `WSFLEET_API_KEY_PREVIOUS=${API_KEY}`,
+        '',
+      ].join('\n'),
+    );
+    // The rotation finished: the previous versions disabled, the next boot takes the new alone.
+    for (const id of ['wsfleet-token-secret', 'wsfleet-api-key'])
+      (versions(id).versions[0] as { state: string }).state = 'DISABLED';
+    await fetchSecrets(config());
+    expect(await readFile(out, 'utf8')).toBe(
+      `WSFLEET_TOKEN_SECRET=${NEW_TOKEN_SECRET}\nWSFLEET_API_KEY=${NEW_API_KEY}\n`,
+    );
+  });
+
   it('names a secret it cannot read, shows no value, and leaves no file', async () => {
     const error = await fetchSecrets(config({ apiKeyFrom: 'gcp:proj-test/missing' })).catch(
       (e: unknown) => e,

@@ -84,13 +84,19 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     expect(result.out).toContain('DNS: every name resolves to 127.0.0.1');
     expect(result.out).toContain('load balancer: 3 of 3 app VMs healthy');
     expect(result.out).toContain('certificates served: 1 of 1');
-    // Nothing is granted on the project: no IAM policy of it is read or written; the one call to
-    // Resource Manager is the check of the organization policy on external addresses.
+    // On the project only the AUTH string's custom role is granted (deploy-grants.test.ts): its
+    // IAM policy is read and written once each, besides the check of the organization policy on
+    // external addresses.
     expect(
       fleet.endpoint.requests
         .filter((r) => r.path.includes('cloudresourcemanager'))
         .map((r) => `${r.method} ${r.path.split(':').pop()} ${String(r.body?.constraint)}`),
-    ).toEqual(['POST getEffectiveOrgPolicy constraints/compute.vmExternalIpAccess']);
+    ).toEqual([
+      'POST getEffectiveOrgPolicy constraints/compute.vmExternalIpAccess',
+      'POST getIamPolicy undefined',
+      'POST getIamPolicy undefined',
+      'POST setIamPolicy undefined',
+    ]);
   });
 
   it('opens only the web ports, the challenge path and the health-check probes', () => {
@@ -317,7 +323,7 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     const result = await fleet.run(deploy, [...flags(), '--no-wait']);
     expect(result.code).toBe(0);
     expect(mutations(fleet.endpoint.requests)).toEqual([]);
-    expect(result.out).toContain('nothing to do: all 28 steps were up to date, nothing was created');
+    expect(result.out).toContain('nothing to do: all 30 steps were up to date, nothing was created');
   });
 
   it('rolls out new images: new templates, then a rolling update of each group', {

@@ -133,6 +133,9 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
       `DELETE ${C}/global/firewalls/wsfleet-allow-health-checks`,
       `PUT /storage/v1/b/${BUCKET}/iam`,
       `PUT /storage/v1/b/${BUCKET}/iam`,
+      // The kept secrets lose the app account's grants before it is deleted (deploy-grants.test.ts).
+      'POST /secretmanager/v1/…/secrets/wsfleet-token-secret:setIamPolicy',
+      'POST /secretmanager/v1/…/secrets/wsfleet-api-key:setIamPolicy',
       `DELETE /iam/v1/projects/-/serviceAccounts/wsfleet-renewer@${PROJECT}.iam.gserviceaccount.com`,
       `DELETE /iam/v1/projects/-/serviceAccounts/wsfleet-app@${PROJECT}.iam.gserviceaccount.com`,
       `DELETE ${R}/subnetworks/wsfleet-europe-west4`,
@@ -154,6 +157,10 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
     expect(JSON.stringify(fleet.endpoint.resources.get(`/storage/v1/b/${BUCKET}/iam`))).not.toContain(
       'serviceAccount:',
     );
+    for (const id of ['wsfleet-api-key', 'wsfleet-token-secret'])
+      expect(
+        JSON.stringify(fleet.endpoint.resources.get(`/secretmanager/v1/secrets/${id}/iam`)),
+      ).not.toContain('serviceAccount:');
     expect(result.out).toContain(`kept gs://${BUCKET}`);
   });
 });

@@ -89,7 +89,7 @@ describe('wsfleet app redis-auth', () => {
           },
         },
       },
-      /HTTP 403 Permission 'redis.instances.getAuthString' denied/,
+      /HTTP 403 PERMISSION_DENIED \(the VM's account lacks redis.instances.getAuthString/,
     ],
     ['an instance without AUTH (an empty answer)', { status: 200, body: {} }, /AUTH is off/],
     [

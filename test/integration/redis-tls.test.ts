@@ -134,3 +134,50 @@ describe('Redis broker over TLS with AUTH (Memorystore in-transit encryption)', 
     expect(JSON.stringify(n.lines)).not.toContain('not-the-auth-string');
   });
 });
+
+/**
+ * Memorystore's server certificate names the instance's IP as its subject's CN, and the app
+ * connects by that IP: a certificate without an IP SAN (without any SAN) is taken when its CN is
+ * the address connected to and its chain leads to the instance's own CA; Node's check alone
+ * refuses it (ERR_TLS_CERT_ALTNAME_INVALID).
+ */
+describe('a server certificate that names its IP only as its CN (as Memorystore’s)', () => {
+  const servers: RedisServer[] = [];
+
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  async function serverNamed(cn: string): Promise<RedisServer> {
+    const leaf = await certs.leaf(ca, [cn], { san: false });
+    const server = await startRedis({ tls: leaf, password: PASSWORD, appendonly: false });
+    servers.push(server);
+    return server;
+  }
+
+  it('connects when the CN is the address connected to and the chain is the instance CA’s', async () => {
+    const server = await serverNamed('127.0.0.1');
+    const n = node('ca.pem', 'auth', server.url);
+    await waitFor(() => n.broker.healthy() || undefined, WAIT_MS, 'a connection to the server');
+    await n.broker.subscribe('room');
+    await n.broker.publish('room', '"cn only"');
+    await waitFor(() => n.received.some((m) => m.includes('"cn only"')), WAIT_MS, 'the publication');
+    expect(n.broker.healthy()).toBe(true);
+  });
+
+  it('refuses one whose CN is another address', async () => {
+    const server = await serverNamed('10.30.0.3');
+    const n = node('ca.pem', 'auth', server.url);
+    const err = await connectError(n);
+    expect(err.code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+    expect(n.broker.healthy()).toBe(false);
+  });
+
+  it('refuses one whose CN is the address but whose chain another CA signed', async () => {
+    const server = await serverNamed('127.0.0.1');
+    const n = node('other-ca.pem', 'auth', server.url);
+    const err = await connectError(n);
+    expect(String(err.code)).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/);
+    expect(n.broker.healthy()).toBe(false);
+  });
+});

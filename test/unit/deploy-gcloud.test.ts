@@ -100,6 +100,21 @@ describe('gcloud runner', () => {
     );
   });
 
+  it('reports an operation gcloud stopped waiting for as WSFLEET_DEPLOY_PENDING: run again, it continues', async () => {
+    // gcloud's waiter gives up after 30 minutes (api_lib/util/waiter.py) with these words; a
+    // Memorystore create often takes longer, and goes on.
+    const slow = await fakeGcloud(
+      '',
+      'ERROR: (gcloud.redis.instances.create) Operation projects/p/locations/r/operations/operation-1 has not finished in 1800 seconds. The operations may still be underway remotely and may still succeed; use gcloud list and describe commands or https://console.developers.google.com/ to check resource state.',
+      1,
+    );
+    const err = await slow.run(['redis', 'instances', 'create', 'wsfleet-redis']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeployError);
+    expect((err as DeployError).code).toBe('WSFLEET_DEPLOY_PENDING');
+    expect((err as DeployError).message).toContain('has not finished in 1800 seconds');
+    expect((err as DeployError).message).toContain('run the same command again in a few minutes');
+  });
+
   it('reports a missing gcloud as WSFLEET_GCLOUD_UNAVAILABLE', async () => {
     const gcloud = createGcloud({ gcloud: join(dir, 'absent'), project: 'p', env: { PATH: '/nowhere' } });
     await expect(gcloud.run(['version'])).rejects.toMatchObject({ code: 'WSFLEET_GCLOUD_UNAVAILABLE' });
