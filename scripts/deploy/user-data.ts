@@ -7,7 +7,7 @@
 import { type AppValues, type RenewerValues, renderUserData } from '../../cloud-init/render.ts';
 import { renewerAddressOf } from './addresses.ts';
 import type { FleetConfig } from './fleet-config.ts';
-import { secretIdsOf } from './plan-secrets.ts';
+import { secretRefsOf } from './secret-ids.ts';
 
 /** What is known only once the Redis instance exists (its address, its CA, its name). */
 export interface RedisAddress {
@@ -41,18 +41,6 @@ export function appValues(config: FleetConfig, redis: RedisAddress | undefined):
     // Closed by default: the app VM reads both from Secret Manager at boot and does not start
     // without them (wsfleet-app-secrets.service); the user-data holds their names only.
     ...secretRefsOf(config),
-  };
-}
-
-/** The fleet's secrets by name, as the app VM's secrets fetch reads them. */
-export function secretRefsOf(config: Pick<FleetConfig, 'name' | 'project'>): {
-  readonly tokenSecretFrom: string;
-  readonly apiKeyFrom: string;
-} {
-  const ids = secretIdsOf(config);
-  return {
-    tokenSecretFrom: `gcp:${config.project}/${ids.tokenSecret}`,
-    apiKeyFrom: `gcp:${config.project}/${ids.apiKey}`,
   };
 }
 
