@@ -11,7 +11,7 @@
  */
 import { fetchSecretsOptions } from '../daemons/app/fetch-secrets-command.ts';
 import { redisAuthOptions } from '../daemons/app/redis-auth-command.ts';
-import type { Collector, EnvFile } from './env-values.ts';
+import { type Collector, type EnvFile, show } from './env-values.ts';
 
 export const SECRETS_UNIT = 'wsfleet-app-secrets.service';
 export const REDIS_AUTH_UNIT = 'wsfleet-app-redis-auth.service';
@@ -28,6 +28,18 @@ export const BOOT_FETCH_KEYS = [
   'secretManagerUrl',
   'redisApi',
 ] as const;
+
+/** Whether `url` is an http:// origin alone (the boot fetches add the paths). */
+function isOrigin(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return (
+      parsed.protocol === 'http:' && parsed.pathname === '/' && parsed.search === '' && !url.endsWith('/')
+    );
+  } catch {
+    return false;
+  }
+}
 
 /** The oneshots `values` enable, in the order they start (both before the app). */
 export function bootFetchUnits(values: Readonly<Record<string, unknown>> | undefined): string[] {
@@ -52,6 +64,11 @@ export function bootFetchFiles(
     if (raw[key] !== undefined && raw[`${key}From`] !== undefined)
       problems.push(`Give \`${key}\` or \`${key}From\`, not both`);
   }
+  const metadata = raw.metadataUrl;
+  if (metadata !== undefined && !(typeof metadata === 'string' && isOrigin(metadata)))
+    problems.push(
+      `\`metadataUrl\` must be the metadata server's origin, http://host[:port], got ${show(metadata)}`,
+    );
   const units = bootFetchUnits(raw);
   const files: EnvFile[] = [];
   if (units.includes(SECRETS_UNIT)) {
@@ -66,8 +83,8 @@ export function bootFetchFiles(
     const auth: EnvFile = { daemon: 'app-redis-auth', options: redisAuthOptions, variables: [] };
     c.text(auth, 'redisInstance', 'redisAuthFrom');
     // redis-auth takes the metadata server's API base; fetch-secrets its origin.
-    if (typeof raw.metadataUrl === 'string')
-      c.value(auth, 'metadataUrl', 'metadataUrl', `${raw.metadataUrl.replace(/\/+$/, '')}${METADATA_V1}`);
+    if (typeof metadata === 'string' && isOrigin(metadata))
+      c.value(auth, 'metadataUrl', 'metadataUrl', `${metadata}${METADATA_V1}`);
     c.text(auth, 'redisApi');
     files.push(auth);
   }

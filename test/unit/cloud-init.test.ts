@@ -519,6 +519,11 @@ describe('renderUserData', () => {
         /WSFLEET_API_KEY_FROM/,
       ],
       [
+        'a metadata server with a path',
+        { ...DEPLOYED_APP, metadataUrl: 'http://10.0.0.1/computeMetadata/v1' },
+        /`metadataUrl` must be the metadata server's origin/,
+      ],
+      [
         'a metadata server with nothing to fetch',
         { ...TYPICAL_APP, metadataUrl: 'http://10.0.0.1' },
         /`metadataUrl` is for the boot fetches/,
