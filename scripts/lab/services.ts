@@ -144,13 +144,17 @@ export function serviceCommands(
     readonly google: number;
   },
   redisPersistence: 'none' | 'rdb' = 'none',
-  secretsDir: string = join(dir, 'secrets'),
+  secrets: { readonly dir: string; readonly redisConfFile?: string; readonly redisAuthFile?: string } = {
+    dir: join(dir, 'secrets'),
+  },
 ): Record<'redis' | 'dns' | 'gcs' | 'google', ServiceCommand> {
   const at = plan.services;
   return {
     redis: {
       argv: [
         'redis-server',
+        // AUTH, as the deploy's Memorystore: the string in a root-only config file.
+        ...(secrets.redisConfFile === undefined ? [] : [secrets.redisConfFile]),
         '--bind',
         at,
         '--port',
@@ -204,7 +208,8 @@ export function serviceCommands(
         '--port',
         String(ports.google),
         '--secrets-dir',
-        secretsDir,
+        secrets.dir,
+        ...(secrets.redisAuthFile === undefined ? [] : ['--redis-auth-file', secrets.redisAuthFile]),
       ],
       port: ports.google,
     },

@@ -129,7 +129,7 @@ export async function upInside(o: InsideOptions): Promise<LabState> {
   await createLabSecrets(secrets);
   o.step('starting Redis, the DNS stand-in, the GCS stand-in and the metadata and Secret Manager stand-in');
   await mkdir(join(dir, 'redis'), { recursive: true });
-  const commands = serviceCommands(plan, dir, o.bundle, PORTS, o.redisPersistence, secrets.dir);
+  const commands = serviceCommands(plan, dir, o.bundle, PORTS, o.redisPersistence, secrets);
   const services = { ...state.services };
   for (const [name, command] of Object.entries(commands)) {
     services[name] = startService(plan, command.argv, join(dir, `${name}.log`), command.env);
@@ -165,6 +165,9 @@ export async function upInside(o: InsideOptions): Promise<LabState> {
     apiKeyFrom: secrets.apiKeyFrom,
     metadataUrl: `http://${plan.services}:${PORTS.google}`,
     secretManagerUrl: `http://${plan.services}:${PORTS.google}`,
+    // Redis asks for AUTH, whose string the VM fetches at boot as a deployed one does.
+    redisAuthFrom: secrets.redisInstance,
+    redisApi: `http://${plan.services}:${PORTS.google}/v1`,
     // As deployed: cert-sync gets what a staging deploy gives it, and nothing else; Pebble's root
     // takes the place of the staging roots the image ships (machines.ts).
     ...(o.trust === 'as-deployed' ? { staging: true } : { extraRootsPem: pebble.rootPem }),

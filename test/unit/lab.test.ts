@@ -185,4 +185,24 @@ describe("the lab's secrets", () => {
       '/lab/secrets',
     ]);
   });
+
+  it('make Redis ask for AUTH from a root-only config file, the string getAuthString answers', async () => {
+    const secrets = labSecretsOf(dir, 'three');
+    await createLabSecrets(secrets);
+    const auth = await readFile(secrets.redisAuthFile, 'utf8');
+    expect(auth).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await readFile(secrets.redisConfFile, 'utf8')).toBe(`requirepass ${auth}\n`);
+    expect((await stat(secrets.redisConfFile)).mode & 0o777).toBe(0o600);
+    const commands = serviceCommands(
+      labPlan('t', '10.213.0'),
+      '/lab',
+      '/wsfleet.js',
+      { redis: 6379, dns: 8053, dnsManagement: 8055, gcs: 4443, google: 8089 },
+      'none',
+      secrets,
+    );
+    expect(commands.redis.argv.slice(0, 2)).toEqual(['redis-server', secrets.redisConfFile]);
+    expect(commands.redis.argv.join(' ')).not.toContain(auth);
+    expect(commands.google.argv.slice(-2)).toEqual(['--redis-auth-file', secrets.redisAuthFile]);
+  });
 });
