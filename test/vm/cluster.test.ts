@@ -6,7 +6,7 @@
  * with a bound and cleans up what it opened.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -162,6 +162,7 @@ describe(`the cluster on lab ${LAB}`, () => {
     it('is closed as deployed: each app VM read the secrets by name at boot, and a client without a token is refused with 401', async () => {
       const secrets = labSecretsOf(STATE_DIR, LAB);
       const tokenSecret = await readLabTokenSecret(secrets);
+      const redisAuth = (await readFile(secrets.redisAuthFile, 'utf8')).trim();
       for (const name of await appNames()) {
         const vm = await machine(name);
         expect((await vm.run(['systemctl', 'is-active', 'wsfleet-app-secrets.service'])).trim()).toBe(
@@ -179,7 +180,24 @@ describe(`the cluster on lab ${LAB}`, () => {
         ).trim();
         const environ = await vm.run(['cat', `/proc/${pid}/environ`]);
         expect(environ.split('\0')).toContain(`WSFLEET_TOKEN_SECRET=${tokenSecret}`);
+        // Redis's AUTH string too, fetched by name from the getAuthString stand-in.
+        expect((await vm.run(['systemctl', 'is-active', 'wsfleet-app-redis-auth.service'])).trim()).toBe(
+          'active',
+        );
+        expect(environ.split('\0')).toContain(`WSFLEET_REDIS_PASSWORD=${redisAuth}`);
       }
+      // Redis refuses a client without the string.
+      const plan = labPlan(LAB, (await state()).subnet);
+      const { stdout } = await exec('ip', [
+        'netns',
+        'exec',
+        plan.netns,
+        'redis-cli',
+        '-h',
+        plan.services,
+        'ping',
+      ]);
+      expect(stdout).toContain('NOAUTH');
       for (const client of [0, 1, 2, 3]) {
         await expect(wss(client, { withToken: false })).rejects.toMatchObject({ status: 401 });
       }
