@@ -414,59 +414,67 @@ describe('units on a booted machine', () => {
     const journal = (unit: string) =>
       (vm as Machine).run(['journalctl', '--no-pager', '-o', 'cat', '-u', unit]);
 
-    it('does not start the app while the secrets cannot be read: the fetch fails, the app waits for it', async () => {
-      const m = vm as Machine;
-      await waitFor(
-        async () =>
-          (await journal('wsfleet-app-secrets.service').catch(() => '')).includes(
-            'WSFLEET_SECRET_UNAVAILABLE',
-          ),
-        BOOT_TIMEOUT_MS,
-        'a failed fetch of the secrets',
-      );
-      expect(await journal('wsfleet-app-secrets.service')).toContain(
-        'cannot read gcp:wsfleet-test/wsfleet-token-secret@latest: Secret Manager answered HTTP 404 NOT_FOUND',
-      );
-      const app = await show(
-        m,
-        'wsfleet-app.service',
-        'ActiveState',
-        'ExecMainStartTimestampMonotonic',
-        'Requires',
-      );
-      expect(app.ActiveState).not.toBe('active');
-      // The app's process never started: no window where it ran open to anyone.
-      expect(app.ExecMainStartTimestampMonotonic).toBe('0');
-      expect(app.Requires?.split(' ')).toContain('wsfleet-app-secrets.service');
-      expect((await m.attempt(['ss', '-Htln', 'sport = :8080'])).output.trim()).toBe('');
-    }, BOOT_TIMEOUT_MS * 2);
+    it(
+      'does not start the app while the secrets cannot be read: the fetch fails, the app waits for it',
+      async () => {
+        const m = vm as Machine;
+        await waitFor(
+          async () =>
+            (await journal('wsfleet-app-secrets.service').catch(() => '')).includes(
+              'WSFLEET_SECRET_UNAVAILABLE',
+            ),
+          BOOT_TIMEOUT_MS,
+          'a failed fetch of the secrets',
+        );
+        expect(await journal('wsfleet-app-secrets.service')).toContain(
+          'cannot read gcp:wsfleet-test/wsfleet-token-secret@latest: Secret Manager answered HTTP 404 NOT_FOUND',
+        );
+        const app = await show(
+          m,
+          'wsfleet-app.service',
+          'ActiveState',
+          'ExecMainStartTimestampMonotonic',
+          'Requires',
+        );
+        expect(app.ActiveState).not.toBe('active');
+        // The app's process never started: no window where it ran open to anyone.
+        expect(app.ExecMainStartTimestampMonotonic).toBe('0');
+        expect(app.Requires?.split(' ')).toContain('wsfleet-app-secrets.service');
+        expect((await m.attempt(['ss', '-Htln', 'sport = :8080'])).output.trim()).toBe('');
+      },
+      BOOT_TIMEOUT_MS * 2,
+    );
 
-    it('starts the app once the secrets can be read (the fetch retries), with exactly their values', async () => {
-      const m = vm as Machine;
-      await writeFile(join(dir, 'secrets/wsfleet-test/wsfleet-token-secret'), secrets.token);
-      await writeFile(join(dir, 'secrets/wsfleet-test/wsfleet-api-key'), secrets.key);
-      await waitFor(
-        async () => (await show(m, 'wsfleet-app.service', 'ActiveState')).ActiveState === 'active',
-        BOOT_TIMEOUT_MS,
-        'the app to start',
-        500,
-      );
-      await waitBooted(m, BOOT_TIMEOUT_MS);
-      const env = await mainEnvironment(m, 'wsfleet-app.service');
-      expect(env.WSFLEET_TOKEN_SECRET).toBe(secrets.token);
-      expect(env.WSFLEET_API_KEY).toBe(secrets.key);
-      expect(await m.run(['stat', '-c', '%a %U:%G', '/run/wsfleet/app-secrets.env'])).toBe('600 root:root');
-      // The VM's own files hold the secrets' names, the journal no value.
-      const settings = await m.run(['cat', '/etc/wsfleet/app-secrets.env']);
-      expect(settings).toContain('WSFLEET_TOKEN_SECRET_FROM="gcp:wsfleet-test/wsfleet-token-secret"');
-      const everything = await m.run([
-        'sh',
-        '-c',
-        'cat /etc/wsfleet/*.env /var/lib/cloud/instance/user-data.txt; journalctl -b --no-pager -o cat',
-      ]);
-      expect(everything).not.toContain(secrets.token);
-      expect(everything).not.toContain(secrets.key);
-    }, BOOT_TIMEOUT_MS * 2);
+    it(
+      'starts the app once the secrets can be read (the fetch retries), with exactly their values',
+      async () => {
+        const m = vm as Machine;
+        await writeFile(join(dir, 'secrets/wsfleet-test/wsfleet-token-secret'), secrets.token);
+        await writeFile(join(dir, 'secrets/wsfleet-test/wsfleet-api-key'), secrets.key);
+        await waitFor(
+          async () => (await show(m, 'wsfleet-app.service', 'ActiveState')).ActiveState === 'active',
+          BOOT_TIMEOUT_MS,
+          'the app to start',
+          500,
+        );
+        await waitBooted(m, BOOT_TIMEOUT_MS);
+        const env = await mainEnvironment(m, 'wsfleet-app.service');
+        expect(env.WSFLEET_TOKEN_SECRET).toBe(secrets.token);
+        expect(env.WSFLEET_API_KEY).toBe(secrets.key);
+        expect(await m.run(['stat', '-c', '%a %U:%G', '/run/wsfleet/app-secrets.env'])).toBe('600 root:root');
+        // The VM's own files hold the secrets' names, the journal no value.
+        const settings = await m.run(['cat', '/etc/wsfleet/app-secrets.env']);
+        expect(settings).toContain('WSFLEET_TOKEN_SECRET_FROM="gcp:wsfleet-test/wsfleet-token-secret"');
+        const everything = await m.run([
+          'sh',
+          '-c',
+          'cat /etc/wsfleet/*.env /var/lib/cloud/instance/user-data.txt; journalctl -b --no-pager -o cat',
+        ]);
+        expect(everything).not.toContain(secrets.token);
+        expect(everything).not.toContain(secrets.key);
+      },
+      BOOT_TIMEOUT_MS * 2,
+    );
 
     it('is closed: a WebSocket without a token and a publish without the API key are refused', async () => {
       const m = vm as Machine;

@@ -334,13 +334,15 @@ describe('systemd units', () => {
   });
 
   it("installs every app unit into the app image (roles.sh's globs, and the required ones checked)", async () => {
+    // Every element of a bash array, quoted: "${NAME[@]}".
+    const all = (name: string) => `"\${${name}[@]}"`;
     const script = [
       `. ${join(ROOT, 'images/provision/roles.sh')}`,
       'load_role app',
       `cd ${SYSTEMD}`,
       'shopt -s nullglob',
-      'for p in "${ROLE_UNITS[@]}"; do for f in $p; do echo "unit $f"; done; done',
-      'for r in "${ROLE_REQUIRED[@]}"; do echo "required $r"; done',
+      `for p in ${all('ROLE_UNITS')}; do for f in $p; do echo "unit $f"; done; done`,
+      `for r in ${all('ROLE_REQUIRED')}; do echo "required $r"; done`,
     ].join('\n');
     const { stdout } = await run('bash', ['-c', script]);
     const lines = stdout.trim().split('\n');
