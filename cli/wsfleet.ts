@@ -107,6 +107,10 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'Serve the GCS JSON API stand-in of the lab (in memory)',
     load: async () => (await import('../scripts/lab/gcs-double/command.ts')).run,
   },
+  'lab google-double': {
+    summary: "Serve the lab's metadata server and Secret Manager stand-in (values from files)",
+    load: async () => (await import('../scripts/lab/google-double/command.ts')).run,
+  },
   'lab forwarder': {
     summary: 'Internal: the far end of a lab port forward (started by the lab, over IPC)',
     load: async () => (await import('../scripts/lab/forwarder-command.ts')).run,

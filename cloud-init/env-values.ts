@@ -9,7 +9,7 @@ import { envValueProblem } from './env-file.ts';
 
 /** One env file: the daemon that reads it, that daemon's options, and the variables so far. */
 export interface EnvFile {
-  readonly daemon: 'app' | 'cert-sync' | 'renewer' | 'app-redis-auth';
+  readonly daemon: 'app' | 'cert-sync' | 'renewer' | 'app-secrets' | 'app-redis-auth';
   readonly options: Options;
   readonly variables: Array<[string, string]>;
 }
@@ -88,6 +88,11 @@ export class Collector {
       sets.push(set.join(','));
     }
     this.add(file, 'cert', 'certs', sets.join(' '));
+  }
+
+  /** Adds option `key`'s variable to `file` with `value`, derived from `values[from]`. */
+  value(file: EnvFile, key: string, from: string, value: string): void {
+    this.add(file, key, from, value);
   }
 
   private add(file: EnvFile, key: string, from: string, value: string): void {

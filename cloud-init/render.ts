@@ -10,12 +10,12 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { appOptions } from '../daemons/app/config.ts';
-import { redisAuthOptions } from '../daemons/app/redis-auth-command.ts';
 import { certSyncOptions, crossProblems as certSyncProblems } from '../daemons/cert-sync/config.ts';
 import { renewerOptions, crossProblems as renewerProblems } from '../daemons/renewer/config.ts';
 import { type Config, type Options, parseConfig } from '../daemons/shared/config.ts';
 import { ConfigError } from '../daemons/shared/errors.ts';
 import { openStore } from '../daemons/shared/store/open-store.ts';
+import { BOOT_FETCH_KEYS, bootFetchFiles, bootFetchUnits, commandOf } from './boot-fetch.ts';
 import { formatEnvFile } from './env-file.ts';
 import { Collector, type EnvFile, show } from './env-values.ts';
 import { type YamlValue, yamlDocument } from './yaml.ts';
@@ -53,6 +53,19 @@ export interface AppValues extends CommonValues {
    * instance's AUTH string at boot, so the string is never in the user-data.
    */
   readonly redisAuthFrom?: string;
+  /**
+   * Secret Manager secrets (`gcp:PROJECT/SECRET[@VERSION]`) of the token secret and the API key:
+   * wsfleet-app-secrets.service reads them at boot and the app does not start without them, so
+   * only their names are in the user-data. Both or neither; not with `tokenSecret`/`apiKey`.
+   */
+  readonly tokenSecretFrom?: string;
+  readonly apiKeyFrom?: string;
+  /** The metadata server the boot fetches ask for the VM account's token (`http://host[:port]`); unset: GCE's. */
+  readonly metadataUrl?: string;
+  /** The Secret Manager API of the secrets fetch; unset: Google's. */
+  readonly secretManagerUrl?: string;
+  /** The Memorystore API of the AUTH fetch (its `/v1` base); unset: Google's. */
+  readonly redisApi?: string;
   /** Unset: the VM's hostname, which GCE sets to the instance name (one template fits a whole group). */
   readonly nodeName?: string;
   /** Browser origins allowed to connect (`https://app.example`), or `['*']`. */
@@ -131,7 +144,7 @@ const ALLOWED_KEYS: {
     'renewer',
     'redisUrl',
     'redisCaPem',
-    'redisAuthFrom',
+    ...BOOT_FETCH_KEYS,
     'nodeName',
     'allowedOrigins',
     'apiKey',
@@ -238,12 +251,7 @@ export function envFiles<R extends Role>(role: R, values: ValuesByRole[R]): Reco
     c.text(sync, 'extraRoots');
     c.number(sync, 'pollInterval');
     c.text(sync, 'logLevel');
-    files.push(app, sync);
-    if (raw.redisAuthFrom !== undefined) {
-      const auth: EnvFile = { daemon: 'app-redis-auth', options: redisAuthOptions, variables: [] };
-      c.text(auth, 'redisInstance', 'redisAuthFrom');
-      files.push(auth);
-    }
+    files.push(app, sync, ...bootFetchFiles(raw, c, problems));
     if (typeof raw.redisUrl === 'string') {
       const issue = redisUrlProblem(raw.redisUrl);
       if (issue !== undefined) problems.push(issue);
@@ -281,7 +289,7 @@ export function envFiles<R extends Role>(role: R, values: ValuesByRole[R]): Reco
       formatEnvFile(
         [
           `Settings of wsfleet-${file.daemon}.service (its EnvironmentFile=), written by cloud-init`,
-          `from the deploy's values. Every setting: \`wsfleet ${file.daemon === 'app-redis-auth' ? 'app redis-auth' : `${file.daemon} run`} --help\`.`,
+          `from the deploy's values. Every setting: \`wsfleet ${commandOf(file.daemon)} --help\`.`,
         ],
         file.variables,
       ),
@@ -351,12 +359,12 @@ export function renderUserData<R extends Role>(role: R, values: ValuesByRole[R])
 }
 
 /**
- * The units `role`'s user-data enables and starts: on an app VM whose Redis asks for AUTH, first
- * the oneshot that fetches the AUTH string (the app is ordered after it).
+ * The units `role`'s user-data enables and starts: on an app VM, first the boot fetches its
+ * values ask for (boot-fetch.ts; the app is ordered after them and requires them).
  */
 export function unitsOf<R extends Role>(role: R, values?: ValuesByRole[R]): readonly string[] {
-  const authFrom = (values as Readonly<Record<string, unknown>> | undefined)?.redisAuthFrom;
-  return role === 'app' && authFrom !== undefined ? [REDIS_AUTH_UNIT, ...UNITS[role]] : UNITS[role];
+  if (role !== 'app') return UNITS[role];
+  return [...bootFetchUnits(values as Readonly<Record<string, unknown>> | undefined), ...UNITS[role]];
 }
 
-export const REDIS_AUTH_UNIT = 'wsfleet-app-redis-auth.service';
+export { REDIS_AUTH_UNIT, SECRETS_UNIT } from './boot-fetch.ts';

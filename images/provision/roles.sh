@@ -28,9 +28,11 @@ load_role() {
     app)
       ROLE_PACKAGES=(nginx polkitd)
       # cert-sync's fixed user and its folders (sysusers.d, tmpfiles.d) exist only on app VMs.
-      ROLE_UNITS=('wsfleet-app.*' 'wsfleet-cert-sync.*' 'wsfleet-nginx-*' 'nginx.service.d/*'
-        'sysusers.d/*' 'tmpfiles.d/*')
-      ROLE_REQUIRED=(wsfleet-app.service wsfleet-cert-sync.service)
+      # wsfleet-app-*: the boot oneshots that fetch the app's secrets and Redis AUTH string.
+      ROLE_UNITS=('wsfleet-app.*' 'wsfleet-app-*' 'wsfleet-cert-sync.*' 'wsfleet-nginx-*'
+        'nginx.service.d/*' 'sysusers.d/*' 'tmpfiles.d/*')
+      ROLE_REQUIRED=(wsfleet-app.service wsfleet-app-secrets.service wsfleet-app-redis-auth.service
+        wsfleet-cert-sync.service)
       ROLE_NGINX=1
       ROLE_POLKIT=1
       ;;

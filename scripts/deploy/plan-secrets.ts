@@ -14,6 +14,7 @@ import type { FleetConfig } from './fleet-config.ts';
 import { deletedForms, isBound } from './iam-members.ts';
 import type { FleetNames } from './names.ts';
 import type { UserDataFiles } from './plan-templates.ts';
+import { secretIdsOf } from './secret-ids.ts';
 import type { Step } from './steps.ts';
 
 type Json = Record<string, unknown>;
@@ -23,16 +24,7 @@ export const SECRET_ACCESSOR = 'roles/secretmanager.secretAccessor';
 /** A dry run's stand-in for the file that holds a new secret's value. */
 export const NEW_VALUE = '<a new random value, in a 0600 file>';
 
-export interface FleetSecrets {
-  /** Secret id of the token secret (`<name>-token-secret`). */
-  readonly tokenSecret: string;
-  /** Secret id of the API key (`<name>-api-key`). */
-  readonly apiKey: string;
-}
-
-export function secretIdsOf(config: Pick<FleetConfig, 'name'>): FleetSecrets {
-  return { tokenSecret: `${config.name}-token-secret`, apiKey: `${config.name}-api-key` };
-}
+export { type FleetSecrets, secretIdsOf } from './secret-ids.ts';
 
 /** A new secret value: 32 random bytes, base64url (43 characters). */
 export function newSecretValue(): string {

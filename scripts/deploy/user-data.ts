@@ -1,11 +1,13 @@
 /**
  * The VMs' user-data, from the fleet config: renderUserData (cloud-init/render.ts) with the
  * values of each role, so every value goes through its daemon's own option checks. The app VMs
- * forward ACME challenges to the renewer's reserved address and fan out over the fleet's Redis.
+ * forward ACME challenges to the renewer's reserved address and fan out over the fleet's Redis;
+ * they read the fleet's secrets and the Redis AUTH string at boot, named in the user-data.
  */
 import { type AppValues, type RenewerValues, renderUserData } from '../../cloud-init/render.ts';
 import { renewerAddressOf } from './addresses.ts';
 import type { FleetConfig } from './fleet-config.ts';
+import { secretRefsOf } from './secret-ids.ts';
 
 /** What is known only once the Redis instance exists (its address, its CA, its name). */
 export interface RedisAddress {
@@ -36,6 +38,9 @@ export function appValues(config: FleetConfig, redis: RedisAddress | undefined):
     ...(config.app.allowedOrigins === undefined ? {} : { allowedOrigins: config.app.allowedOrigins }),
     ...(config.acme.directory === 'staging' ? { staging: true } : {}),
     clientPublish: config.auth.clientPublish,
+    // Closed by default: the app VM reads both from Secret Manager at boot and does not start
+    // without them (wsfleet-app-secrets.service); the user-data holds their names only.
+    ...secretRefsOf(config),
   };
 }
 

@@ -15,6 +15,7 @@ import { createLabNetwork } from './net.ts';
 import { labPlan } from './plan.ts';
 import { labProblems } from './prerequisites.ts';
 import { labRollout } from './rollout.ts';
+import { labSecretsOf, mintCommand } from './secrets.ts';
 import { readState, requireState, STATE_FORMAT, writeState } from './state.ts';
 import { formatStatus, labStatus } from './status.ts';
 import { upInside } from './up.ts';
@@ -96,6 +97,7 @@ export const up: Command = async (argv, env) => {
         step,
       });
       const plan = labPlan(config.lab, state.subnet);
+      const secrets = labSecretsOf(config.stateDir, config.lab);
       process.stdout.write(
         [
           '',
@@ -104,8 +106,13 @@ export const up: Command = async (argv, env) => {
           'Reach it from this machine through a port forward (keep it running):',
           `  wsfleet lab forward --lab ${config.lab} --port 8443`,
           `  curl --cacert ${join(config.stateDir, config.lab, 'root.pem')} --resolve ${state.domain}:8443:127.0.0.1 https://${state.domain}:8443/readyz`,
+          '',
+          "The app VMs read the lab's token secret and API key at boot, as deployed: every connection needs a token.",
+          `Mint one (as root): ${mintCommand(secrets)}`,
+          `The API key (POST /api/publish, Authorization: Bearer …) is in ${secrets.apiKeyFile}`,
+          '',
           `Open the demo page: add "127.0.0.1 ${state.domain}" to /etc/hosts, trust ${join(config.stateDir, config.lab, 'root.pem')}`,
-          `(Pebble's root) in the browser, and open https://${state.domain}:8443/`,
+          `(Pebble's root) in the browser, and open https://${state.domain}:8443/?token=TOKEN`,
           `Or from inside the lab: ip netns exec ${plan.netns} curl --cacert ${join(config.stateDir, config.lab, 'root.pem')} --resolve ${state.domain}:443:${plan.vip} https://${state.domain}/readyz`,
           '',
           `State: wsfleet lab status --lab ${config.lab}    Remove: wsfleet lab down --lab ${config.lab}`,

@@ -2,7 +2,8 @@
  * The lab's names and addresses, derived from its name and subnet alone, so that `down` finds
  * everything `up` made even when `up` failed before writing its state.
  *
- *   <subnet>.1         the lab's services (Redis, Pebble and its DNS, the GCS stand-in), on the bridge
+ *   <subnet>.1         the lab's services (Redis, Pebble and its DNS, the GCS stand-in, the metadata
+ *                      server and Secret Manager stand-in), on the bridge
  *   <subnet>.2         the load balancer's address
  *   <subnet>.3–.9      more renewer VMs (a second renewer, as during a group's update)
  *   <subnet>.10        the renewer VM
@@ -16,6 +17,7 @@ export const PORTS = {
   dns: 8053,
   dnsManagement: 8055,
   gcs: 4443,
+  google: 8089,
 } as const;
 
 export const CLIENT_ADDRESSES = 32;

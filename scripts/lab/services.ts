@@ -7,6 +7,8 @@
  *   dns         pebble-challtestsrv: public DNS, resolving every name to the load balancer
  *   pebble      Let's Encrypt: Pebble, validating HTTP-01 through the load balancer
  *   gcs         Cloud Storage: the GCS JSON API stand-in (`wsfleet lab gcs-double`)
+ *   google      the metadata server and Secret Manager (`wsfleet lab google-double`), for the app
+ *               VMs' boot fetch of the fleet's secrets
  *   lb          the passthrough network load balancer: haproxy (haproxy.ts)
  */
 import { spawn } from 'node:child_process';
@@ -139,14 +141,20 @@ export function serviceCommands(
     readonly dns: number;
     readonly dnsManagement: number;
     readonly gcs: number;
+    readonly google: number;
   },
   redisPersistence: 'none' | 'rdb' = 'none',
-): Record<'redis' | 'dns' | 'gcs', ServiceCommand> {
+  secrets: { readonly dir: string; readonly redisConfFile?: string; readonly redisAuthFile?: string } = {
+    dir: join(dir, 'secrets'),
+  },
+): Record<'redis' | 'dns' | 'gcs' | 'google', ServiceCommand> {
   const at = plan.services;
   return {
     redis: {
       argv: [
         'redis-server',
+        // AUTH, as the deploy's Memorystore: the string in a root-only config file.
+        ...(secrets.redisConfFile === undefined ? [] : [secrets.redisConfFile]),
         '--bind',
         at,
         '--port',
@@ -188,6 +196,22 @@ export function serviceCommands(
         plan.bucket,
       ],
       port: ports.gcs,
+    },
+    google: {
+      argv: [
+        process.execPath,
+        bundle,
+        'lab',
+        'google-double',
+        '--host',
+        at,
+        '--port',
+        String(ports.google),
+        '--secrets-dir',
+        secrets.dir,
+        ...(secrets.redisAuthFile === undefined ? [] : ['--redis-auth-file', secrets.redisAuthFile]),
+      ],
+      port: ports.google,
     },
   };
 }

@@ -5,6 +5,7 @@ import { adminSocket } from './lb.ts';
 import { attachMachine } from './machine.ts';
 import { isProcess } from './processes.ts';
 import { servedInside } from './rollout.ts';
+import { labSecretsOf, mintCommand } from './secrets.ts';
 import { type LabState, labDir } from './state.ts';
 
 export interface MachineStatus {
@@ -26,6 +27,8 @@ export interface LabStatus {
   readonly ready: NonNullable<LabState['ready']> | null;
   readonly services: Readonly<Record<string, boolean>>;
   readonly machines: readonly MachineStatus[];
+  /** How to mint a client token from the lab's token secret (null: a lab without one). */
+  readonly mintToken: string | null;
 }
 
 export async function labStatus(stateDir: string, state: LabState): Promise<LabStatus> {
@@ -38,7 +41,8 @@ export async function labStatus(stateDir: string, state: LabState): Promise<LabS
       const machine = await attachMachine(m.name, m.machineName, m.pid);
       const units: Record<string, string> = {};
       if (machine !== undefined) {
-        for (const unit of unitsOf(m.role)) {
+        const values = m.role === 'app' ? state.values?.app : undefined;
+        for (const unit of m.role === 'app' ? unitsOf('app', values) : unitsOf(m.role)) {
           const r = await machine.attempt(['systemctl', 'is-active', unit], 10_000);
           units[unit] = r.output.trim() || 'unknown';
         }
@@ -62,7 +66,9 @@ export async function labStatus(stateDir: string, state: LabState): Promise<LabS
       };
     }),
   );
-  return { lab: state.lab, domain: state.domain, ready: state.ready ?? null, services, machines };
+  const secrets = labSecretsOf(stateDir, state.lab);
+  const mintToken = state.values?.app.tokenSecretFrom === undefined ? null : mintCommand(secrets);
+  return { lab: state.lab, domain: state.domain, ready: state.ready ?? null, services, machines, mintToken };
 }
 
 export function formatStatus(s: LabStatus): string {
@@ -81,5 +87,6 @@ export function formatStatus(s: LabStatus): string {
     );
     if (m.role === 'app') lines.push(`          serves ${m.servedSerial ?? 'no certificate'}`);
   }
+  if (s.mintToken !== null) lines.push(`token for a client (as root): ${s.mintToken}`);
   return `${lines.join('\n')}\n`;
 }

@@ -13,6 +13,7 @@ import { LabError } from './errors.ts';
 import { startLoadBalancer, waitBackendsUp } from './lb.ts';
 import { bootAppVm, bootRenewerVm } from './machines.ts';
 import { type LabPlan, labPlan, PORTS } from './plan.ts';
+import { createLabSecrets, labSecretsOf } from './secrets.ts';
 import { serviceCommands, startService, waitListening } from './services.ts';
 import { type LabState, type LabTrust, labDir, requireState, writeState } from './state.ts';
 import { createTestTls } from './tls.ts';
@@ -123,9 +124,12 @@ export async function upInside(o: InsideOptions): Promise<LabState> {
     await writeState(o.stateDir, next);
   };
 
-  o.step('starting Redis, the DNS stand-in and the GCS stand-in');
+  // The fleet's secrets, made for this lab as a deploy makes them, served by the stand-in.
+  const secrets = labSecretsOf(o.stateDir, o.lab);
+  await createLabSecrets(secrets);
+  o.step('starting Redis, the DNS stand-in, the GCS stand-in and the metadata and Secret Manager stand-in');
   await mkdir(join(dir, 'redis'), { recursive: true });
-  const commands = serviceCommands(plan, dir, o.bundle, PORTS, o.redisPersistence);
+  const commands = serviceCommands(plan, dir, o.bundle, PORTS, o.redisPersistence, secrets);
   const services = { ...state.services };
   for (const [name, command] of Object.entries(commands)) {
     services[name] = startService(plan, command.argv, join(dir, `${name}.log`), command.env);
@@ -156,6 +160,14 @@ export async function upInside(o: InsideOptions): Promise<LabState> {
     gcsEndpoint,
     renewer: `${plan.renewerAddress}:80`,
     redisUrl: `redis://${plan.services}:${PORTS.redis}`,
+    // As deployed: closed, the secrets read at boot by name, the app not started without them.
+    tokenSecretFrom: secrets.tokenSecretFrom,
+    apiKeyFrom: secrets.apiKeyFrom,
+    metadataUrl: `http://${plan.services}:${PORTS.google}`,
+    secretManagerUrl: `http://${plan.services}:${PORTS.google}`,
+    // Redis asks for AUTH, whose string the VM fetches at boot as a deployed one does.
+    redisAuthFrom: secrets.redisInstance,
+    redisApi: `http://${plan.services}:${PORTS.google}/v1`,
     // As deployed: cert-sync gets what a staging deploy gives it, and nothing else; Pebble's root
     // takes the place of the staging roots the image ships (machines.ts).
     ...(o.trust === 'as-deployed' ? { staging: true } : { extraRootsPem: pebble.rootPem }),

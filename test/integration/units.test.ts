@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -27,6 +27,8 @@ import {
   deleteNetns,
 } from '../../scripts/lab/net.ts';
 import { labPlan } from '../../scripts/lab/plan.ts';
+import { startService, stopService, waitListening } from '../../scripts/lab/services.ts';
+import type { ServiceState } from '../../scripts/lab/state.ts';
 import { BUNDLE } from '../helpers/app.ts';
 import { showOthers, verifyFindings } from '../helpers/systemd-verify.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -73,9 +75,17 @@ interface Machine extends LabMachine {
  * namespace with a bridge, the machine's eth0 linked to it), as a VM has one; resolves once
  * cloud-init is done.
  */
-async function bootVm(name: string, image: LocalManifest, userData: string): Promise<Machine> {
+/** The lab network of the test's machines: `<services>` is the bridge's own address. */
+const PLAN = labPlan(`u${process.pid}`, '10.215.0');
+
+async function bootVm(
+  name: string,
+  image: LocalManifest,
+  userData: string,
+  { wait = true }: { wait?: boolean } = {},
+): Promise<Machine> {
   const dir = await mkdtemp(join(tmpdir(), `wsfleet-${name}-`));
-  const plan = labPlan(`u${process.pid}`, '10.215.0');
+  const plan = PLAN;
   await createLabNetwork(plan);
   const netns = await createMachineNetwork(plan, name, plan.appAddress(1));
   const removeNetwork = async () => {
@@ -114,7 +124,7 @@ async function bootVm(name: string, image: LocalManifest, userData: string): Pro
     },
   };
   try {
-    await waitBooted(machine, BOOT_TIMEOUT_MS);
+    if (wait) await waitBooted(machine, BOOT_TIMEOUT_MS);
   } catch (err) {
     await vm.remove();
     throw err;
@@ -350,6 +360,147 @@ describe('units on a booted machine', () => {
         .split('\n')
         .find((l) => l.startsWith('{"') && l.includes('"stopped"'));
       expect(JSON.parse(last ?? '{}')).toMatchObject({ msg: 'stopped', exitCode: 0 });
+    });
+  });
+
+  describe("an app VM that reads its secrets from Secret Manager at boot (the deploy's user-data)", () => {
+    const secrets = { token: `lab-token-${'t'.repeat(40)}`, key: `lab-key-${'k'.repeat(40)}` };
+    let vm: Machine | undefined;
+    let double: ServiceState | undefined;
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'wsfleet-secrets-vm-'));
+      await mkdir(join(dir, 'secrets', 'wsfleet-test'), { recursive: true });
+      // The metadata server and Secret Manager, on the machines' network only (the lab's bridge).
+      await createLabNetwork(PLAN);
+      double = startService(
+        PLAN,
+        [
+          process.execPath,
+          BUNDLE,
+          'lab',
+          'google-double',
+          '--host',
+          PLAN.services,
+          '--port',
+          '8089',
+          '--secrets-dir',
+          join(dir, 'secrets'),
+        ],
+        join(dir, 'google-double.log'),
+      );
+      await waitListening('google-double', double, PLAN.services, 8089);
+      const values: AppValues = {
+        certs: [['ws.example.test']],
+        store: 'gs://wsfleet-test-certs',
+        gcsEndpoint: 'http://127.0.0.1:9',
+        renewer: '10.0.0.5:80',
+        tokenSecretFrom: 'gcp:wsfleet-test/wsfleet-token-secret',
+        apiKeyFrom: 'gcp:wsfleet-test/wsfleet-api-key',
+        metadataUrl: `http://${PLAN.services}:8089`,
+        secretManagerUrl: `http://${PLAN.services}:8089`,
+      };
+      // Not waited for: its boot cannot finish while the secrets are missing.
+      vm = await bootVm('wsfleet-secrets-vm', images.app as LocalManifest, renderUserData('app', values), {
+        wait: false,
+      });
+    }, BOOT_TIMEOUT_MS * 2);
+    afterAll(async () => {
+      await vm?.remove();
+      if (double !== undefined) await stopService(double);
+      await rm(dir, { recursive: true, force: true });
+    }, 60_000);
+
+    const journal = (unit: string) =>
+      (vm as Machine).run(['journalctl', '--no-pager', '-o', 'cat', '-u', unit]);
+
+    it(
+      "does not start the app when the secrets cannot be read: the fetch fails, and so does the app's start",
+      async () => {
+        const m = vm as Machine;
+        await waitFor(
+          async () =>
+            (await journal('wsfleet-app-secrets.service').catch(() => '')).includes(
+              'WSFLEET_SECRET_UNAVAILABLE',
+            ),
+          BOOT_TIMEOUT_MS,
+          'a failed fetch of the secrets',
+        );
+        expect(await journal('wsfleet-app-secrets.service')).toContain(
+          'cannot read gcp:wsfleet-test/wsfleet-token-secret@latest: Secret Manager answered HTTP 404 NOT_FOUND',
+        );
+        await waitFor(
+          async () => (await show(m, 'wsfleet-app-secrets.service', 'ActiveState')).ActiveState === 'failed',
+          BOOT_TIMEOUT_MS,
+          'the fetch to be failed',
+          500,
+        );
+        const app = await show(
+          m,
+          'wsfleet-app.service',
+          'ActiveState',
+          'ExecMainStartTimestampMonotonic',
+          'Requires',
+        );
+        expect(app.ActiveState).not.toBe('active');
+        // The app's process never started: no moment where it ran open to anyone.
+        expect(app.ExecMainStartTimestampMonotonic).toBe('0');
+        expect(app.Requires?.split(' ')).toContain('wsfleet-app-secrets.service');
+        expect(await journal('wsfleet-app.service')).toContain("failed with result 'dependency'");
+        expect((await m.attempt(['ss', '-Htln', 'sport = :8080'])).output.trim()).toBe('');
+        // It stays so: a failed fetch is not retried behind the operator's back.
+        expect(
+          (await m.attempt(['systemctl', 'is-failed', 'wsfleet-app-secrets.service'])).output.trim(),
+        ).toBe('failed');
+      },
+      BOOT_TIMEOUT_MS * 2,
+    );
+
+    it(
+      'starts the app with exactly the secrets once they can be read and the app is started again',
+      async () => {
+        const m = vm as Machine;
+        await writeFile(join(dir, 'secrets/wsfleet-test/wsfleet-token-secret'), secrets.token);
+        await writeFile(join(dir, 'secrets/wsfleet-test/wsfleet-api-key'), secrets.key);
+        // What the README tells the operator to do (autohealing's new VM does the same at its boot).
+        await m.run(['systemctl', 'start', 'wsfleet-app.service'], 120_000);
+        expect((await show(m, 'wsfleet-app.service', 'ActiveState')).ActiveState).toBe('active');
+        expect((await show(m, 'wsfleet-app-secrets.service', 'ActiveState')).ActiveState).toBe('active');
+        const env = await mainEnvironment(m, 'wsfleet-app.service');
+        expect(env.WSFLEET_TOKEN_SECRET).toBe(secrets.token);
+        expect(env.WSFLEET_API_KEY).toBe(secrets.key);
+        expect(await m.run(['stat', '-c', '%a %U:%G', '/run/wsfleet/app-secrets.env'])).toBe('600 root:root');
+        // The VM's own files hold the secrets' names, the journal no value.
+        const settings = await m.run(['cat', '/etc/wsfleet/app-secrets.env']);
+        expect(settings).toContain('WSFLEET_TOKEN_SECRET_FROM="gcp:wsfleet-test/wsfleet-token-secret"');
+        const everything = await m.run([
+          'sh',
+          '-c',
+          'cat /etc/wsfleet/*.env /var/lib/cloud/instance/user-data.txt; journalctl -b --no-pager -o cat',
+        ]);
+        expect(everything).not.toContain(secrets.token);
+        expect(everything).not.toContain(secrets.key);
+      },
+      BOOT_TIMEOUT_MS * 2,
+    );
+
+    it('is closed: a WebSocket without a token and a publish without the API key are refused', async () => {
+      const m = vm as Machine;
+      const script = [
+        "const http = require('node:http');",
+        "const r = http.request({ host: '127.0.0.1', port: 8080, path: '/ws', headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' } });",
+        "r.on('response', async (res) => { const p = await fetch('http://127.0.0.1:8080/api/publish', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{\"channel\":\"c\",\"data\":1}' }); console.log(JSON.stringify({ ws: res.statusCode, publish: p.status })); });",
+        "r.on('upgrade', () => { console.log(JSON.stringify({ ws: 101 })); process.exit(0); });",
+        'r.end();',
+      ].join('\n');
+      const out = await sh('nsenter', [
+        `--net=/proc/${m.leader}/ns/net`,
+        '--',
+        process.execPath,
+        '-e',
+        script,
+      ]);
+      expect(JSON.parse(out)).toEqual({ ws: 401, publish: 401 });
     });
   });
 

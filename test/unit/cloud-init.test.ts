@@ -185,6 +185,16 @@ const EDGE_APP: AppValues = {
   extraRoots: '/etc/wsfleet/extra roots.pem',
 };
 
+/** An app VM as the deploy makes it: secrets and the Redis AUTH string fetched at boot, by name. */
+const DEPLOYED_APP: AppValues = {
+  ...TYPICAL_APP,
+  redisUrl: 'rediss://10.128.0.3:6378',
+  redisAuthFrom: 'projects/proj-test/locations/europe-west4/instances/wsfleet-redis',
+  tokenSecretFrom: 'gcp:proj-test/wsfleet-token-secret',
+  apiKeyFrom: 'gcp:proj-test/wsfleet-api-key@3',
+  clientPublish: false,
+};
+
 const TYPICAL_RENEWER: RenewerValues = {
   certs: [['ws.example.com']],
   store: 'gs://example-wsfleet-certs',
@@ -206,9 +216,13 @@ const EDGE_RENEWER: RenewerValues = {
 /** A certificate's shape is all the user-data checks; this one is not a real certificate. */
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n';
 
-/** The lab's values: a private CA, its DNS, and a shorter poll. */
+/** The lab's values: a private CA, its DNS, a shorter poll, and its Google API stand-ins. */
 const LAB_APP: AppValues = {
   ...TYPICAL_APP,
+  tokenSecretFrom: 'gcp:wsfleet-lab/lab-token-secret',
+  apiKeyFrom: 'gcp:wsfleet-lab/lab-api-key',
+  metadataUrl: 'http://10.213.0.1:8089',
+  secretManagerUrl: 'http://10.213.0.1:8089',
   gcsEndpoint: 'http://10.213.0.1:4443',
   extraRootsPem: `${PEM}${PEM}`,
   pollInterval: 5,
@@ -224,6 +238,7 @@ const LAB_RENEWER: RenewerValues = {
 const CASES = [
   ['app', 'typical', TYPICAL_APP],
   ['app', 'edge', EDGE_APP],
+  ['app', 'deployed', DEPLOYED_APP],
   ['app', 'lab', LAB_APP],
   ['renewer', 'typical', TYPICAL_RENEWER],
   ['renewer', 'edge', EDGE_RENEWER],
@@ -256,6 +271,7 @@ function expectedEnv(
         ['WSFLEET_ALLOWED_ORIGINS', a.allowedOrigins?.join(',')],
         ['WSFLEET_API_KEY', a.apiKey],
         ['WSFLEET_TOKEN_SECRET', a.tokenSecret],
+        ['WSFLEET_CLIENT_PUBLISH', a.clientPublish],
         ['WSFLEET_LOG_LEVEL', a.logLevel],
       ]),
       '/etc/wsfleet/cert-sync.env': defined([
@@ -268,6 +284,25 @@ function expectedEnv(
         ['WSFLEET_POLL_INTERVAL', a.pollInterval?.toString()],
         ['WSFLEET_LOG_LEVEL', a.logLevel],
       ]),
+      ...(a.tokenSecretFrom === undefined
+        ? {}
+        : {
+            '/etc/wsfleet/app-secrets.env': defined([
+              ['WSFLEET_TOKEN_SECRET_FROM', a.tokenSecretFrom],
+              ['WSFLEET_API_KEY_FROM', a.apiKeyFrom],
+              ['WSFLEET_METADATA_URL', a.metadataUrl],
+              ['WSFLEET_SECRET_MANAGER_URL', a.secretManagerUrl],
+            ]),
+          }),
+      ...(a.redisAuthFrom === undefined
+        ? {}
+        : {
+            '/etc/wsfleet/app-redis-auth.env': defined([
+              ['WSFLEET_REDIS_INSTANCE', a.redisAuthFrom],
+              ['WSFLEET_METADATA_URL', a.metadataUrl && `${a.metadataUrl}/computeMetadata/v1`],
+              ['WSFLEET_REDIS_API', a.redisApi],
+            ]),
+          }),
     };
   }
   const r = v as RenewerValues;
@@ -383,8 +418,17 @@ describe('renderUserData', () => {
       }
     });
 
-    it('enables and starts its units in one command, without a shell', () => {
-      expect(data.runcmd).toEqual([['systemctl', 'enable', '--now', ...unitsOf(role)]]);
+    it('enables and starts its units in one command, without a shell: the boot oneshots first', () => {
+      const app = values as AppValues;
+      const oneshots =
+        role === 'app'
+          ? [
+              ...(app.tokenSecretFrom === undefined ? [] : ['wsfleet-app-secrets.service']),
+              ...(app.redisAuthFrom === undefined ? [] : ['wsfleet-app-redis-auth.service']),
+            ]
+          : [];
+      expect(data.runcmd).toEqual([['systemctl', 'enable', '--now', ...oneshots, ...unitsOf(role)]]);
+      expect(unitsOf(role, values as never)).toEqual([...oneshots, ...unitsOf(role)]);
     });
 
     it('has no other cloud-config module (no packages, no scripts) and leaves the locale to the image', () => {
@@ -458,6 +502,31 @@ describe('renderUserData', () => {
         'a directory CA key',
         { ...TYPICAL_RENEWER, directoryCaPem: '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n' },
         /`directoryCaPem` must be PEM/,
+      ],
+      [
+        'a secret both as a value and by name',
+        { ...DEPLOYED_APP, tokenSecret: 'x'.repeat(32) },
+        /Give `tokenSecret` or `tokenSecretFrom`, not both/,
+      ],
+      [
+        'one secret by name without the other',
+        { ...TYPICAL_APP, tokenSecretFrom: 'gcp:proj-test/s' },
+        /Missing `--api-key-from` \(WSFLEET_API_KEY_FROM\)/,
+      ],
+      [
+        'a secret name that is not gcp:PROJECT/SECRET',
+        { ...DEPLOYED_APP, apiKeyFrom: 'projects/proj-test/secrets/k' },
+        /WSFLEET_API_KEY_FROM/,
+      ],
+      [
+        'a metadata server with a path',
+        { ...DEPLOYED_APP, metadataUrl: 'http://10.0.0.1/computeMetadata/v1' },
+        /`metadataUrl` must be the metadata server's origin/,
+      ],
+      [
+        'a metadata server with nothing to fetch',
+        { ...TYPICAL_APP, metadataUrl: 'http://10.0.0.1' },
+        /`metadataUrl` is for the boot fetches/,
       ],
       ['a poll interval of 0', { ...TYPICAL_APP, pollInterval: 0 }, /WSFLEET_POLL_INTERVAL/],
       ['a poll interval as text', { ...TYPICAL_APP, pollInterval: '5' }, /`pollInterval` must be a number/],

@@ -7,7 +7,7 @@ import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { renderUserData } from '../../cloud-init/render.ts';
 import { commandProblems } from '../../scripts/deploy/checks.ts';
 import { deploy } from '../../scripts/deploy/deploy-command.ts';
@@ -155,7 +155,38 @@ describe('deploy plan', () => {
       const userData = /user-data=(\S+\.user-data\.yaml)/.exec(template)?.[1] ?? '';
       const text = await readFile(userData, 'utf8');
       expect(text).toContain('WSFLEET_CLIENT_PUBLISH=\\"false\\"');
-      expect(text).not.toMatch(/WSFLEET_TOKEN_SECRET|WSFLEET_API_KEY/);
+      expect(text).not.toMatch(/WSFLEET_TOKEN_SECRET=|WSFLEET_API_KEY=/);
+      expect(template).not.toMatch(/TOKEN_SECRET|API_KEY/);
+      await rm(join(userData, '..'), { recursive: true, force: true });
+    });
+
+    it("makes a deployed app VM require the secrets fetch: the secrets' names in its user-data, never their values", async () => {
+      const out = await dryRun({ redis: { url: 'redis://10.0.0.3:6379' } });
+      const commands = out.split('\n').filter((l) => l.startsWith(gcloud));
+      const template = commands.find((c) => c.includes('instance-templates create wsfleet-app-')) ?? '';
+      const userData = /user-data=(\S+\.user-data\.yaml)/.exec(template)?.[1] ?? '';
+      const data = parse(await readFile(userData, 'utf8')) as {
+        write_files: { path: string; permissions: string; content: string }[];
+        runcmd: string[][];
+      };
+      const secrets = data.write_files.find((f) => f.path === '/etc/wsfleet/app-secrets.env');
+      expect(secrets?.permissions).toBe('0600');
+      expect(secrets?.content).toContain('WSFLEET_TOKEN_SECRET_FROM="gcp:proj-test/wsfleet-token-secret"');
+      expect(secrets?.content).toContain('WSFLEET_API_KEY_FROM="gcp:proj-test/wsfleet-api-key"');
+      // The oneshot is enabled (RequiredBy=wsfleet-app.service: the app does not start without it).
+      expect(data.runcmd).toEqual([
+        [
+          'systemctl',
+          'enable',
+          '--now',
+          'wsfleet-app-secrets.service',
+          'wsfleet-cert-sync.service',
+          'wsfleet-app.service',
+        ],
+      ]);
+      // No value: neither the app's settings nor the template carry a secret.
+      const app = data.write_files.find((f) => f.path === '/etc/wsfleet/app.env')?.content ?? '';
+      expect(app).not.toMatch(/WSFLEET_TOKEN_SECRET=|WSFLEET_API_KEY=/);
       expect(template).not.toMatch(/TOKEN_SECRET|API_KEY/);
       await rm(join(userData, '..'), { recursive: true, force: true });
     });

@@ -1,10 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../daemons/shared/config.ts';
 import { upOptions } from '../../scripts/lab/config.ts';
 import { labPlan } from '../../scripts/lab/plan.ts';
+import { createLabSecrets, labSecretsOf, readLabTokenSecret } from '../../scripts/lab/secrets.ts';
 import { serviceCommands } from '../../scripts/lab/services.ts';
 import { readState, requireState, STATE_FORMAT, writeState } from '../../scripts/lab/state.ts';
 
@@ -113,7 +114,7 @@ describe('lab state', () => {
 });
 
 describe("the lab's Redis", () => {
-  const ports = { redis: 6379, dns: 8053, dnsManagement: 8055, gcs: 4443 };
+  const ports = { redis: 6379, dns: 8053, dnsManagement: 8055, gcs: 4443, google: 8089 };
   const argvOf = (persistence?: 'none' | 'rdb'): string[] => [
     ...serviceCommands(labPlan('t', '10.213.0'), '/lab', '/wsfleet.js', ports, persistence).redis.argv,
   ];
@@ -134,5 +135,74 @@ describe("the lab's Redis", () => {
   it('is chosen with --redis-persistence, none unless asked', () => {
     expect(parseConfig(upOptions, [], {}).config.redisPersistence).toBe('none');
     expect(parseConfig(upOptions, ['--redis-persistence', 'rdb'], {}).config.redisPersistence).toBe('rdb');
+  });
+});
+
+describe("the lab's secrets", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wsfleet-lab-secrets-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('are made per lab, root-only, where the Secret Manager stand-in serves them by the names the user-data gives', async () => {
+    const secrets = labSecretsOf(dir, 'one');
+    await createLabSecrets(secrets);
+    const token = await readFile(secrets.tokenSecretFile, 'utf8');
+    const key = await readFile(secrets.apiKeyFile, 'utf8');
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(token).not.toBe(key);
+    for (const file of [secrets.tokenSecretFile, secrets.apiKeyFile])
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+    // gcp:PROJECT/SECRET read from <secrets-dir>/PROJECT/SECRET.
+    expect(secrets.tokenSecretFrom).toBe('gcp:wsfleet-one/wsfleet-token-secret');
+    expect(secrets.tokenSecretFile).toBe(join(secrets.dir, 'wsfleet-one', 'wsfleet-token-secret'));
+    expect(secrets.apiKeyFrom).toBe('gcp:wsfleet-one/wsfleet-api-key');
+    const other = labSecretsOf(dir, 'two');
+    await createLabSecrets(other);
+    expect(await readLabTokenSecret(other)).not.toBe(token);
+  });
+
+  it('are served to the app VMs by the stand-in the lab starts on its bridge', () => {
+    const command = serviceCommands(labPlan('t', '10.213.0'), '/lab', '/wsfleet.js', {
+      redis: 6379,
+      dns: 8053,
+      dnsManagement: 8055,
+      gcs: 4443,
+      google: 8089,
+    }).google;
+    expect(command.argv.slice(2)).toEqual([
+      'lab',
+      'google-double',
+      '--host',
+      '10.213.0.1',
+      '--port',
+      '8089',
+      '--secrets-dir',
+      '/lab/secrets',
+    ]);
+  });
+
+  it('make Redis ask for AUTH from a root-only config file, the string getAuthString answers', async () => {
+    const secrets = labSecretsOf(dir, 'three');
+    await createLabSecrets(secrets);
+    const auth = await readFile(secrets.redisAuthFile, 'utf8');
+    expect(auth).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await readFile(secrets.redisConfFile, 'utf8')).toBe(`requirepass ${auth}\n`);
+    expect((await stat(secrets.redisConfFile)).mode & 0o777).toBe(0o600);
+    const commands = serviceCommands(
+      labPlan('t', '10.213.0'),
+      '/lab',
+      '/wsfleet.js',
+      { redis: 6379, dns: 8053, dnsManagement: 8055, gcs: 4443, google: 8089 },
+      'none',
+      secrets,
+    );
+    expect(commands.redis.argv.slice(0, 2)).toEqual(['redis-server', secrets.redisConfFile]);
+    expect(commands.redis.argv.join(' ')).not.toContain(auth);
+    expect(commands.google.argv.slice(-2)).toEqual(['--redis-auth-file', secrets.redisAuthFile]);
   });
 });

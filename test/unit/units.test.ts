@@ -8,7 +8,9 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_REDIS_NETWORKS } from '../../cloud-init/render.ts';
 import { appOptions } from '../../daemons/app/config.ts';
+import { fetchSecretsOptions } from '../../daemons/app/fetch-secrets-command.ts';
 import { CLOSE_GRACE_MS } from '../../daemons/app/main.ts';
+import { redisAuthOptions } from '../../daemons/app/redis-auth-command.ts';
 import { certSyncOptions } from '../../daemons/cert-sync/config.ts';
 import { SHUTDOWN_DEADLINE_MS as CERT_SYNC_DEADLINE_MS } from '../../daemons/cert-sync/main.ts';
 import { GENERATED_FILE } from '../../daemons/cert-sync/nginx-render.ts';
@@ -114,6 +116,7 @@ const DAEMONS = [
 const EXPOSURE_LIMIT: Record<string, number> = {
   'wsfleet-app.service': 1.5,
   'wsfleet-app-redis-auth.service': 2.5,
+  'wsfleet-app-secrets.service': 2.5,
   'wsfleet-renewer.service': 2.0,
   'wsfleet-cert-sync.service': 2.0,
   'wsfleet-nginx-test.service': 2.0,
@@ -180,6 +183,7 @@ describe('systemd units', () => {
     it.each([
       'wsfleet-app.service',
       'wsfleet-app-redis-auth.service',
+      'wsfleet-app-secrets.service',
       'wsfleet-renewer.service',
       'wsfleet-renewer.socket',
       'wsfleet-cert-sync.service',
@@ -269,6 +273,82 @@ describe('systemd units', () => {
       );
       expect(allowed.sort()).toEqual([...APP_REDIS_NETWORKS].sort());
     });
+  });
+
+  // The app VM's boot oneshots: each fetches what the app must not start without.
+  describe.each([
+    {
+      unit: 'wsfleet-app-secrets.service',
+      command: 'app fetch-secrets',
+      env: '/etc/wsfleet/app-secrets.env',
+      out: fetchSecretsOptions.out.schema.parse(undefined),
+    },
+    {
+      unit: 'wsfleet-app-redis-auth.service',
+      command: 'app redis-auth',
+      env: '/etc/wsfleet/app-redis-auth.env',
+      out: redisAuthOptions.out.schema.parse(undefined),
+    },
+  ])('$unit', ({ unit: name, command, env, out }) => {
+    let unit: Unit;
+    let app: Unit;
+    beforeAll(async () => {
+      unit = await loadUnit(name);
+      app = await loadUnit('wsfleet-app.service');
+    });
+
+    it(`runs \`wsfleet ${command}\` once, as root, with ${env}`, () => {
+      expect(setting(unit, 'Service', 'Type')).toBe('oneshot');
+      expect(setting(unit, 'Service', 'RemainAfterExit')).toBe('yes');
+      expect(setting(unit, 'Service', 'User')).toBeUndefined();
+      expect(setting(unit, 'Service', 'ExecStart')).toBe(
+        `/opt/wsfleet/node/bin/node /opt/wsfleet/wsfleet.js ${command}`,
+      );
+      expect(words(unit, 'Service', 'EnvironmentFile')).toEqual([env]);
+    });
+
+    it('is required by the app once enabled, and finishes before the app starts', () => {
+      expect(words(unit, 'Install', 'RequiredBy')).toEqual(['wsfleet-app.service']);
+      expect(unit.get('Install')?.get('WantedBy')).toBeUndefined();
+      expect(words(unit, 'Unit', 'Before')).toContain('wsfleet-app.service');
+      expect(words(app, 'Unit', 'After')).toContain(name);
+    });
+
+    it('writes into its runtime folder the file the app reads (optional for the app: the unit may be off)', () => {
+      const folder = setting(unit, 'Service', 'RuntimeDirectory');
+      expect(dirname(out)).toBe(`/run/${folder}`);
+      expect(setting(unit, 'Service', 'RuntimeDirectoryPreserve')).toBe('yes');
+      expect(setting(unit, 'Service', 'RuntimeDirectoryMode')).toBe('0700');
+      expect(words(app, 'Service', 'EnvironmentFile')).toContain(`-${out}`);
+    });
+
+    it('stays failed after a failed fetch (no Restart=), rather than succeed later with the app left down', () => {
+      // systemd 252 fails the app's start job ('dependency') at the oneshot's first failure; a
+      // restarted oneshot that then succeeds would look healthy while the app never starts
+      // (test/integration/units.test.ts saw exactly that).
+      expect(setting(unit, 'Service', 'Restart')).toBeUndefined();
+      expect(seconds(setting(unit, 'Service', 'TimeoutStartSec'))).toBeLessThanOrEqual(90);
+    });
+  });
+
+  it("installs every app unit into the app image (roles.sh's globs, and the required ones checked)", async () => {
+    // Every element of a bash array, quoted: "${NAME[@]}".
+    const all = (name: string) => `"\${${name}[@]}"`;
+    const script = [
+      `. ${join(ROOT, 'images/provision/roles.sh')}`,
+      'load_role app',
+      `cd ${SYSTEMD}`,
+      'shopt -s nullglob',
+      `for p in ${all('ROLE_UNITS')}; do for f in $p; do echo "unit $f"; done; done`,
+      `for r in ${all('ROLE_REQUIRED')}; do echo "required $r"; done`,
+    ].join('\n');
+    const { stdout } = await run('bash', ['-c', script]);
+    const lines = stdout.trim().split('\n');
+    const appUnits = (await serviceFiles()).filter((f) => f.startsWith('wsfleet-app'));
+    for (const unit of appUnits) {
+      expect(lines).toContain(`unit ${unit}`);
+      expect(lines).toContain(`required ${unit}`);
+    }
   });
 
   describe('wsfleet-renewer.socket', () => {

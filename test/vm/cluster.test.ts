@@ -6,7 +6,7 @@
  * with a bound and cleans up what it opened.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { bootSpareRenewerVm, removeVm } from '../../scripts/lab/machines.ts';
 import { labPlan } from '../../scripts/lab/plan.ts';
 import { labRollout } from '../../scripts/lab/rollout.ts';
+import { labSecretsOf, readLabTokenSecret } from '../../scripts/lab/secrets.ts';
 import { labDir } from '../../scripts/lab/state.ts';
 import { BUNDLE } from '../helpers/app.ts';
 import { launchChromium } from '../helpers/chromium.ts';
@@ -35,6 +36,7 @@ import {
   STATE_DIR,
   servedSerials,
   state,
+  token,
   wss,
 } from './lab.ts';
 
@@ -154,6 +156,50 @@ describe(`the cluster on lab ${LAB}`, () => {
         expect(m.running).toBe(true);
         expect(Object.values(m.units).every((u) => u === 'active')).toBe(true);
         expect(m.servedSerial).toBe(m.name === 'renewer' ? null : serial);
+      }
+    });
+
+    it('is closed as deployed: each app VM read the secrets by name at boot, and a client without a token is refused with 401', async () => {
+      const secrets = labSecretsOf(STATE_DIR, LAB);
+      const tokenSecret = await readLabTokenSecret(secrets);
+      const redisAuth = (await readFile(secrets.redisAuthFile, 'utf8')).trim();
+      for (const name of await appNames()) {
+        const vm = await machine(name);
+        expect((await vm.run(['systemctl', 'is-active', 'wsfleet-app-secrets.service'])).trim()).toBe(
+          'active',
+        );
+        expect(await vm.run(['cat', '/etc/wsfleet/app-secrets.env'])).toContain(
+          `WSFLEET_TOKEN_SECRET_FROM="${secrets.tokenSecretFrom}"`,
+        );
+        // The value reached the app through the boot fetch only: in no file cloud-init wrote.
+        expect(
+          await vm.run(['sh', '-c', 'cat /etc/wsfleet/*.env /var/lib/cloud/instance/user-data.txt']),
+        ).not.toContain(tokenSecret);
+        const pid = (
+          await vm.run(['systemctl', 'show', '--property=MainPID', '--value', 'wsfleet-app.service'])
+        ).trim();
+        const environ = await vm.run(['cat', `/proc/${pid}/environ`]);
+        expect(environ.split('\0')).toContain(`WSFLEET_TOKEN_SECRET=${tokenSecret}`);
+        // Redis's AUTH string too, fetched by name from the getAuthString stand-in.
+        expect((await vm.run(['systemctl', 'is-active', 'wsfleet-app-redis-auth.service'])).trim()).toBe(
+          'active',
+        );
+        expect(environ.split('\0')).toContain(`WSFLEET_REDIS_PASSWORD=${redisAuth}`);
+      }
+      // Redis refuses a client without the string.
+      const plan = labPlan(LAB, (await state()).subnet);
+      const { stdout } = await exec('ip', [
+        'netns',
+        'exec',
+        plan.netns,
+        'redis-cli',
+        '-h',
+        plan.services,
+        'ping',
+      ]);
+      expect(stdout).toContain('NOAUTH');
+      for (const client of [0, 1, 2, 3]) {
+        await expect(wss(client, { withToken: false })).rejects.toMatchObject({ status: 401 });
       }
     });
 
@@ -430,7 +476,9 @@ describe(`the cluster on lab ${LAB}`, () => {
       });
       const page = await browser.newPage();
       page.setDefaultTimeout(20_000);
-      const response = await page.goto(`https://${s.domain}:${f.port}/`);
+      const response = await page.goto(
+        `https://${s.domain}:${f.port}/?token=${encodeURIComponent(await token('demo'))}`,
+      );
       expect(response?.status()).toBe(200);
       expect(response?.headers()['strict-transport-security']).toContain('max-age=');
       await page.locator('#state[data-state="open"]').waitFor();
@@ -450,7 +498,7 @@ describe(`the cluster on lab ${LAB}`, () => {
       const f = await forward(8);
       const page = await browser.newPage();
       page.setDefaultTimeout(20_000);
-      await page.goto(`https://${s.domain}:${f.port}/`);
+      await page.goto(`https://${s.domain}:${f.port}/?token=${encodeURIComponent(await token('demo'))}`);
       await page.locator('#state[data-state="open"]').waitFor();
       const channel = 'demo-crash';
       await page.fill('#channel-input', channel);

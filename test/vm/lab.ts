@@ -5,6 +5,7 @@
  */
 
 import type { ClientOptions } from 'ws';
+import { signToken } from '../../daemons/app/token.ts';
 import { type CertStore, createCertStore, openStore } from '../../daemons/shared/store/index.ts';
 import { type Forward, startForward } from '../../scripts/lab/forward.ts';
 import { serverStates } from '../../scripts/lab/haproxy.ts';
@@ -12,6 +13,7 @@ import { adminSocket } from '../../scripts/lab/lb.ts';
 import { attachMachine, type Machine } from '../../scripts/lab/machine.ts';
 import { labPlan, PORTS } from '../../scripts/lab/plan.ts';
 import { servedInside } from '../../scripts/lab/rollout.ts';
+import { labSecretsOf, readLabTokenSecret } from '../../scripts/lab/secrets.ts';
 import { startService, stopService } from '../../scripts/lab/services.ts';
 import { type LabState, labDir, requireState, writeState } from '../../scripts/lab/state.ts';
 import { BUNDLE } from '../helpers/app.ts';
@@ -88,10 +90,26 @@ export async function closeForwards(): Promise<void> {
   forwards.clear();
 }
 
-/** A WebSocket through the load balancer over TLS, from client address `client`, trusting Pebble's root. */
-export async function wss(client: number): Promise<TestClient & { node: string }> {
+/**
+ * A connection token for the lab's clients, minted from the lab's token secret (the one its app
+ * VMs read from the Secret Manager stand-in at boot) as an operator mints one.
+ */
+export async function token(sub = 'vmtest', ttlSeconds = 3600): Promise<string> {
+  const secret = await readLabTokenSecret(labSecretsOf(STATE_DIR, LAB));
+  return signToken({ exp: Math.floor(Date.now() / 1000) + ttlSeconds, sub }, secret);
+}
+
+/**
+ * A WebSocket through the load balancer over TLS, from client address `client`, trusting Pebble's
+ * root, with a token of the lab (`withToken: false`: none).
+ */
+export async function wss(
+  client: number,
+  { withToken = true }: { withToken?: boolean } = {},
+): Promise<TestClient & { node: string }> {
   const s = await state();
   const f = await forward(client);
+  const query = withToken ? `?token=${encodeURIComponent(await token(`client-${client}`))}` : '';
   // ws hands its options to https.request, so TLS gets the name (SNI and the identity check).
   const options = {
     ca: s.rootPem,
@@ -99,7 +117,7 @@ export async function wss(client: number): Promise<TestClient & { node: string }
     headers: { host: s.domain },
     handshakeTimeout: 10_000,
   } as ClientOptions;
-  const c = await connect(`wss://127.0.0.1:${f.port}/ws`, options);
+  const c = await connect(`wss://127.0.0.1:${f.port}/ws${query}`, options);
   const welcome = await c.next((frame) => frame.op === 'welcome', 10_000);
   return Object.assign(c, { node: String(welcome.node) });
 }
