@@ -12,6 +12,7 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { option, parseCommand, schemas } from '../shared/config.ts';
 import { EXIT } from '../shared/errors.ts';
+import { realBootRetryDeps, retryTransient, transient, transientStatus } from './boot-retry.ts';
 import { crc32c } from './crc32c.ts';
 import { parseSecretRef, SECRET_REF_PATTERN, SecretError, type SecretRef, showRef } from './secret-source.ts';
 
@@ -41,9 +42,15 @@ export const fetchSecretsOptions = {
     expected: 'an https:// URL',
   }),
   timeout: option({
-    schema: schemas.positive(30),
+    schema: schemas.positive(20),
     description: 'Seconds each request may take',
     expected: 'a positive number of seconds',
+  }),
+  retryFor: option({
+    schema: schemas.int(0, 3600, 150),
+    description:
+      'Seconds to keep trying after a failure that may pass (403 of an IAM grant not yet propagated, no answer, 429, 5xx); 0: one try',
+    expected: 'a whole number of seconds from 0 to 3600',
   }),
 } as const;
 
@@ -65,9 +72,14 @@ async function accessToken(metadataUrl: string, timeoutMs: number, deps: FetchDe
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
-    throw fail(undefined, `the metadata server ${url.origin} did not answer (${(err as Error).name})`);
+    throw transient(
+      fail(undefined, `the metadata server ${url.origin} did not answer (${(err as Error).name})`),
+    );
   }
-  if (!response.ok) throw fail(undefined, `the metadata server answered HTTP ${response.status}`);
+  if (!response.ok) {
+    const err = fail(undefined, `the metadata server answered HTTP ${response.status}`);
+    throw transientStatus(response.status) ? transient(err) : err;
+  }
   const body = (await response.json().catch(() => undefined)) as { access_token?: unknown } | undefined;
   if (typeof body?.access_token !== 'string' || body.access_token === '')
     throw fail(undefined, 'the metadata server sent no access_token');
@@ -101,7 +113,7 @@ export async function accessSecret(
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
-    throw fail(ref, `Secret Manager did not answer (${(err as Error).name})`);
+    throw transient(fail(ref, `Secret Manager did not answer (${(err as Error).name})`));
   }
   const body = (await response.json().catch(() => undefined)) as unknown;
   const error = isRecord(body) && isRecord(body.error) ? body.error : undefined;
@@ -113,10 +125,11 @@ export async function accessSecret(
     )
       return undefined;
     // Only Google's status word: its message may quote what it was sent.
-    throw fail(
+    const err = fail(
       ref,
-      `Secret Manager answered HTTP ${response.status}${/^[A-Z_]{1,40}$/.test(status) ? ` ${status}` : ''}`,
+      `Secret Manager answered HTTP ${response.status}${/^[A-Z_]{1,40}$/.test(status) ? ` ${status}` : ''}${response.status === 403 ? " (the VM's account may not read it, or its grant has not propagated yet)" : ''}`,
     );
+    throw transientStatus(response.status) ? transient(err) : err;
   }
   const payload = isRecord(body) && isRecord(body.payload) ? body.payload : undefined;
   const data = payload?.data;
@@ -129,6 +142,10 @@ export async function accessSecret(
   const value = bytes.toString('utf8');
   if (!/^[\x21-\x7e]{1,4096}$/.test(value))
     throw fail(ref, 'the value is empty, too long or not printable ASCII');
+  // systemd reads an unquoted value of an EnvironmentFile= with shell-like quoting: a quote or a
+  // backslash would reach the app changed. The deploy's values are base64url.
+  if (/["'\\]/.test(value))
+    throw fail(ref, 'the value holds a quote or a backslash, which an environment file does not keep as is');
   const name = isRecord(body) && typeof body.name === 'string' ? body.name : '';
   const number = /\/versions\/([1-9][0-9]{0,9})$/.exec(name)?.[1];
   return { value, version: number === undefined ? undefined : Number(number) };
@@ -140,7 +157,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** Reads both secrets and writes the env file. */
 export async function fetchSecrets(
-  config: { [K in keyof typeof fetchSecretsOptions]: z.output<(typeof fetchSecretsOptions)[K]['schema']> },
+  config: {
+    [K in Exclude<keyof typeof fetchSecretsOptions, 'retryFor'>]: z.output<
+      (typeof fetchSecretsOptions)[K]['schema']
+    >;
+  },
   deps: FetchDeps = { fetch },
 ): Promise<void> {
   const timeoutMs = config.timeout * 1000;
@@ -186,13 +207,22 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
     env,
   );
   if (parsed === undefined) return EXIT.OK;
+  const { config } = parsed;
   try {
-    await fetchSecrets(parsed.config);
+    await retryTransient(
+      () => fetchSecrets(config),
+      config.retryFor * 1000,
+      realBootRetryDeps((err, delayMs) =>
+        process.stderr.write(
+          `wsfleet app fetch-secrets: ${(err as SecretError).code}: ${err.message}; trying again in ${(delayMs / 1000).toFixed(1)} s\n`,
+        ),
+      ),
+    );
   } catch (err) {
     if (!(err instanceof SecretError)) throw err;
     process.stderr.write(`wsfleet app fetch-secrets: ${err.code}: ${err.message}\n`);
     return EXIT.FAILURE;
   }
-  process.stdout.write(`wsfleet app fetch-secrets: wrote ${parsed.config.out}\n`);
+  process.stdout.write(`wsfleet app fetch-secrets: wrote ${config.out}\n`);
   return EXIT.OK;
 }

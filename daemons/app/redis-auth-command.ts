@@ -9,8 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { option, parseCommand } from '../shared/config.ts';
+import { option, parseCommand, schemas } from '../shared/config.ts';
 import { WsfleetError } from '../shared/errors.ts';
+import { realBootRetryDeps, retryTransient, transient, transientStatus } from './boot-retry.ts';
 
 export const redisAuthOptions = {
   redisInstance: option({
@@ -35,15 +36,22 @@ export const redisAuthOptions = {
     description: 'The Memorystore for Redis API base URL',
     expected: 'an http(s) URL',
   }),
+  retryFor: option({
+    schema: schemas.int(0, 3600, 150),
+    description:
+      'Seconds to keep trying after a failure that may pass (403 of an IAM grant not yet propagated, no answer, 429, 5xx); 0: one try',
+    expected: 'a whole number of seconds from 0 to 3600',
+  }),
 } as const;
 
-const TIMEOUT_MS = 10_000;
+/** Each request's bound (two requests a try). */
+export const TIMEOUT_MS = 10_000;
 /** What an environment file holds unquoted: printable ASCII without quotes, backslash or space. */
 const PLAIN = /^[\x21\x23-\x26\x28-\x5b\x5d-\x7e]{1,512}$/;
 
 const HINTS: Record<number, string> = {
   401: ' (the VM account token was refused)',
-  403: " (the VM's account lacks redis.instances.getAuthString: `wsfleet deploy` grants it through the fleet's <name>_redis_auth role)",
+  403: " (the VM's account lacks redis.instances.getAuthString, or its grant has not propagated yet: `wsfleet deploy` grants it through the fleet's <name>_redis_auth role)",
   404: ' (no such instance)',
 };
 
@@ -67,16 +75,19 @@ async function getJson(
     // the Authorization header holds the VM's token.
     const code = (err as { cause?: { code?: unknown } }).cause?.code;
     const why = [(err as Error).name, typeof code === 'string' ? code : ''].filter((w) => w !== '').join(' ');
-    throw new WsfleetError('WSFLEET_REDIS_AUTH_UNAVAILABLE', `${what}: no answer (${why})`, { cause: err });
+    throw transient(
+      new WsfleetError('WSFLEET_REDIS_AUTH_UNAVAILABLE', `${what}: no answer (${why})`, { cause: err }),
+    );
   }
   if (!response.ok) {
     // Only Google's status word (PERMISSION_DENIED, NOT_FOUND) and what it means here: its
     // message may quote what it was sent.
     const status = /"status":\s*"([A-Z_]{1,40})"/.exec(text)?.[1];
-    throw new WsfleetError(
+    const err = new WsfleetError(
       'WSFLEET_REDIS_AUTH_UNAVAILABLE',
       `${what}: HTTP ${response.status}${status === undefined ? '' : ` ${status}`}${HINTS[response.status] ?? ''}`,
     );
+    throw transientStatus(response.status) ? transient(err) : err;
   }
   try {
     return JSON.parse(text) as unknown;
@@ -138,7 +149,15 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
   );
   if (parsed === undefined) return 0;
   const { config } = parsed;
-  const value = await fetchRedisAuth(config);
+  const value = await retryTransient(
+    () => fetchRedisAuth(config),
+    config.retryFor * 1000,
+    realBootRetryDeps((err, delayMs) =>
+      process.stderr.write(
+        `wsfleet app redis-auth: ${(err as WsfleetError).code}: ${err.message}; trying again in ${(delayMs / 1000).toFixed(1)} s\n`,
+      ),
+    ),
+  );
   const temp = `${config.out}.${randomBytes(6).toString('hex')}`;
   await writeFile(
     temp,

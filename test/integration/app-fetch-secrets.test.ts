@@ -9,8 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { crc32c } from '../../daemons/app/crc32c.ts';
 import { fetchSecrets } from '../../daemons/app/fetch-secrets-command.ts';
 import { SecretError } from '../../daemons/app/secret-source.ts';
+import { spawnCli } from '../helpers/app.ts';
 import { type GcloudEndpoint, startGcloudEndpoint } from '../helpers/gcloud-endpoint.ts';
 import { secretPath } from '../helpers/gcloud-endpoint-secrets.ts';
 
@@ -154,4 +156,108 @@ describe('wsfleet app fetch-secrets (metadata server and Secret Manager on loopb
       "cannot read the VM's service-account token: the metadata server answered HTTP 404",
     );
   });
+
+  /**
+   * Secret Manager as it answers a VM booted seconds after its account's grant: PERMISSION_DENIED
+   * for the first `denials` requests, then the values.
+   */
+  async function propagatingGrant(denials: number, status = 403, planted?: string) {
+    const paths: string[] = [];
+    const server = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      if (paths.length <= denials) {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            error: { code: status, message: 'Permission denied on resource', status: 'PERMISSION_DENIED' },
+          }),
+        );
+        return;
+      }
+      const value = Buffer.from(planted ?? (req.url?.includes('api-key') ? API_KEY : TOKEN_SECRET));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          name: `projects/123456789012/secrets/x/versions/1`,
+          payload: { data: value.toString('base64'), dataCrc32c: String(crc32c(value)) },
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { url, paths, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  const cliArgs = (secretManagerUrl: string, retryFor: number) => [
+    'app',
+    'fetch-secrets',
+    '--token-secret-from',
+    'gcp:proj-test/wsfleet-token-secret',
+    '--api-key-from',
+    'gcp:proj-test/wsfleet-api-key',
+    '--out',
+    join(dir, 'app-secrets.env'),
+    '--metadata-url',
+    metadataUrl,
+    '--secret-manager-url',
+    secretManagerUrl,
+    '--retry-for',
+    String(retryFor),
+  ];
+
+  it('tries again while the grant has not propagated (403), then writes both values (the real CLI)', async () => {
+    const sm = await propagatingGrant(2);
+    try {
+      const cli = spawnCli(cliArgs(sm.url, 60));
+      const { code } = await cli.exited;
+      expect(code).toBe(0);
+      const env = await readFile(join(dir, 'app-secrets.env'), 'utf8');
+      expect(env).toContain(`WSFLEET_TOKEN_SECRET=${TOKEN_SECRET}\n`);
+      expect(env).toContain(`WSFLEET_API_KEY=${API_KEY}\n`);
+      const stderr = cli.stderr.join('');
+      expect(stderr.match(/trying again in \d+\.\d s/g)).toHaveLength(2);
+      expect(stderr).toContain('HTTP 403 PERMISSION_DENIED');
+      expect(stderr).toContain('its grant has not propagated yet');
+      expect(stderr).not.toContain(TOKEN_SECRET);
+      expect(sm.paths.filter((p) => p.includes('wsfleet-token-secret'))).toHaveLength(3);
+    } finally {
+      await sm.close();
+    }
+  });
+
+  it('fails at once with --retry-for 0, and on a failure that does not pass (404) whatever the window', async () => {
+    const denied = await propagatingGrant(1);
+    const missing = await propagatingGrant(1, 404);
+    try {
+      const once = spawnCli(cliArgs(denied.url, 0));
+      expect((await once.exited).code).toBe(1);
+      expect(once.stderr.join('')).toContain('WSFLEET_SECRET_UNAVAILABLE');
+      expect(denied.paths).toHaveLength(1);
+
+      const gone = spawnCli(cliArgs(missing.url, 60));
+      expect((await gone.exited).code).toBe(1);
+      expect(gone.stderr.join('')).toContain('HTTP 404');
+      expect(gone.stderr.join('')).not.toContain('trying again');
+      expect(missing.paths).toHaveLength(1);
+      await expect(stat(join(dir, 'app-secrets.env'))).rejects.toThrow();
+    } finally {
+      await denied.close();
+      await missing.close();
+    }
+  });
+
+  it.each(['with\\backslash', '"quoted"', "it's"])(
+    'refuses a value systemd would read changed (%s)',
+    async (value) => {
+      const sm = await propagatingGrant(0, 403, value);
+      try {
+        await expect(fetchSecrets(config({ secretManagerUrl: sm.url }))).rejects.toThrow(
+          'cannot read gcp:proj-test/wsfleet-token-secret@latest: the value holds a quote or a backslash',
+        );
+        await expect(stat(join(dir, 'app-secrets.env'))).rejects.toThrow();
+      } finally {
+        await sm.close();
+      }
+    },
+  );
 });

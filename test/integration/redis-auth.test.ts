@@ -23,6 +23,8 @@ let base: string;
 let dir: string;
 let seen: IncomingMessage[] = [];
 let authAnswer: Answer;
+/** Answers given before authAnswer, one per request. */
+let firstAnswers: Answer[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'wsfleet-redis-auth-'));
@@ -37,7 +39,7 @@ beforeAll(async () => {
     }
     if (req.url === `/redis/v1/${INSTANCE}/authString`) {
       if (req.headers.authorization !== `Bearer ${TOKEN}`) return reply({ status: 401, body: {} });
-      return reply(authAnswer);
+      return reply(firstAnswers.shift() ?? authAnswer);
     }
     reply({ status: 404, body: { error: { code: 404, message: 'not found', status: 'NOT_FOUND' } } });
   });
@@ -52,15 +54,28 @@ afterAll(async () => {
 
 beforeEach(() => {
   seen = [];
+  firstAnswers = [];
   authAnswer = { status: 200, body: { authString: 'b9f0c2a4-5d7e-4e3f-9a1b-2c3d4e5f6a7b' } };
 });
 
-function fetchInto(out: string): Promise<number> {
+function fetchInto(out: string, retryFor = 0): Promise<number> {
   return run([`--redis-instance=${INSTANCE}`, `--out=${out}`], {
     WSFLEET_METADATA_URL: `${base}/metadata`,
     WSFLEET_REDIS_API: `${base}/redis/v1`,
+    WSFLEET_RETRY_FOR: String(retryFor),
   });
 }
+
+const DENIED: Answer = {
+  status: 403,
+  body: {
+    error: {
+      code: 403,
+      message: "Permission 'redis.instances.getAuthString' denied",
+      status: 'PERMISSION_DENIED',
+    },
+  },
+};
 
 describe('wsfleet app redis-auth', () => {
   it('writes the AUTH string as WSFLEET_REDIS_PASSWORD to a file only root reads', async () => {
@@ -106,6 +121,24 @@ describe('wsfleet app redis-auth', () => {
       message: expect.stringMatching(message),
     });
     await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('tries a refusal again while the grant may still be propagating, and writes the string once it passes', async () => {
+    firstAnswers = [DENIED, { status: 503, body: {} }];
+    const out = join(dir, 'late.env');
+    expect(await fetchInto(out, 60)).toBe(0);
+    expect(await readFile(out, 'utf8')).toContain(
+      'WSFLEET_REDIS_PASSWORD=b9f0c2a4-5d7e-4e3f-9a1b-2c3d4e5f6a7b\n',
+    );
+    expect(seen.filter((r) => r.url?.endsWith('/authString'))).toHaveLength(3);
+  });
+
+  it('does not try again what will not pass (404), whatever its window', async () => {
+    firstAnswers = [{ status: 404, body: { error: { code: 404, message: 'no', status: 'NOT_FOUND' } } }];
+    await expect(fetchInto(join(dir, 'gone.env'), 60)).rejects.toMatchObject({
+      message: expect.stringContaining('HTTP 404 NOT_FOUND (no such instance)'),
+    });
+    expect(seen.filter((r) => r.url?.endsWith('/authString'))).toHaveLength(1);
   });
 
   it('never quotes the string back in an error', async () => {

@@ -10,13 +10,17 @@ import { APP_REDIS_NETWORKS } from '../../cloud-init/render.ts';
 import { appOptions } from '../../daemons/app/config.ts';
 import { fetchSecretsOptions } from '../../daemons/app/fetch-secrets-command.ts';
 import { CLOSE_GRACE_MS } from '../../daemons/app/main.ts';
-import { redisAuthOptions } from '../../daemons/app/redis-auth-command.ts';
+import {
+  TIMEOUT_MS as REDIS_AUTH_TIMEOUT_MS,
+  redisAuthOptions,
+} from '../../daemons/app/redis-auth-command.ts';
 import { certSyncOptions } from '../../daemons/cert-sync/config.ts';
 import { SHUTDOWN_DEADLINE_MS as CERT_SYNC_DEADLINE_MS } from '../../daemons/cert-sync/main.ts';
 import { GENERATED_FILE } from '../../daemons/cert-sync/nginx-render.ts';
 import { inheritedFd } from '../../daemons/renewer/challenge-server.ts';
 import { SHUTDOWN_DEADLINE_MS as RENEWER_DEADLINE_MS } from '../../daemons/renewer/main.ts';
 import { parseConfig } from '../../daemons/shared/config.ts';
+import { INITIAL_DELAY_SECONDS } from '../../scripts/deploy/plan-groups.ts';
 import { showOthers, verifyFindings } from '../helpers/systemd-verify.ts';
 
 const run = promisify(execFile);
@@ -282,14 +286,19 @@ describe('systemd units', () => {
       command: 'app fetch-secrets',
       env: '/etc/wsfleet/app-secrets.env',
       out: fetchSecretsOptions.out.schema.parse(undefined),
+      retryFor: fetchSecretsOptions.retryFor.schema.parse(undefined),
+      // The token, and two versions of each secret during a rotation, at most.
+      lastTry: 5 * fetchSecretsOptions.timeout.schema.parse(undefined),
     },
     {
       unit: 'wsfleet-app-redis-auth.service',
       command: 'app redis-auth',
       env: '/etc/wsfleet/app-redis-auth.env',
       out: redisAuthOptions.out.schema.parse(undefined),
+      retryFor: redisAuthOptions.retryFor.schema.parse(undefined),
+      lastTry: (2 * REDIS_AUTH_TIMEOUT_MS) / 1000,
     },
-  ])('$unit', ({ unit: name, command, env, out }) => {
+  ])('$unit', ({ unit: name, command, env, out, retryFor, lastTry }) => {
     let unit: Unit;
     let app: Unit;
     beforeAll(async () => {
@@ -327,7 +336,13 @@ describe('systemd units', () => {
       // restarted oneshot that then succeeds would look healthy while the app never starts
       // (test/integration/units.test.ts saw exactly that).
       expect(setting(unit, 'Service', 'Restart')).toBeUndefined();
-      expect(seconds(setting(unit, 'Service', 'TimeoutStartSec'))).toBeLessThanOrEqual(90);
+    });
+
+    it("lets the command's retries of passing failures end before systemd's timeout, and that before autohealing's delay", () => {
+      const timeout = seconds(setting(unit, 'Service', 'TimeoutStartSec'));
+      expect(retryFor).toBeGreaterThanOrEqual(60);
+      expect(retryFor + lastTry).toBeLessThan(timeout);
+      expect(timeout).toBeLessThan(INITIAL_DELAY_SECONDS);
     });
   });
 
