@@ -77,7 +77,10 @@ describe('boot fetch retries', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 600_000 }),
-        fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { minLength: 1, maxLength: 50 }),
+        fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), {
+          minLength: 1,
+          maxLength: 50,
+        }),
         async (window, randoms) => {
           let i = 0;
           const { deps, sleeps, now } = fakeDeps(() => randoms[i++ % randoms.length] ?? 0);
