@@ -147,3 +147,20 @@ export const appOptions = {
 } as const;
 
 export type AppConfig = Config<typeof appOptions>;
+
+/** Problems zod cannot see field by field. */
+export function appCrossProblems(config: {
+  tokenSecret?: string | undefined;
+  tokenSecretPrevious?: string | undefined;
+  apiKey?: string | undefined;
+  apiKeyPrevious?: string | undefined;
+}): string[] {
+  const problems: string[] = [];
+  // A previous value alone would leave the node open (no token needed) or the API off while the
+  // operator meant a rotation.
+  if (config.tokenSecretPrevious !== undefined && config.tokenSecret === undefined)
+    problems.push('`--token-secret-previous` is taken only with `--token-secret` (a rotation keeps both)');
+  if (config.apiKeyPrevious !== undefined && config.apiKey === undefined)
+    problems.push('`--api-key-previous` is taken only with `--api-key` (a rotation keeps both)');
+  return problems;
+}

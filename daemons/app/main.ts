@@ -1,10 +1,11 @@
 /** `wsfleet app run`: reads flags and env, wires signals, runs the app daemon until stopped. */
 import type { Command } from '../shared/command.ts';
 import { parseCommand } from '../shared/config.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createNotifier } from '../shared/notify.ts';
 import { installShutdown } from '../shared/shutdown.ts';
-import { appOptions } from './config.ts';
+import { appCrossProblems, appOptions } from './config.ts';
 import { createApp } from './server.ts';
 
 /** Time past the drain window that closing Redis and the listener may take. */
@@ -20,6 +21,8 @@ export const run: Command = async (argv, env) => {
   );
   if (parsed === undefined) return 0;
   const { config } = parsed;
+  const problems = appCrossProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
   const log = createLogger({ name: 'wsfleet-app', level: config.logLevel });
   const notifier = createNotifier({ log, env });
   const app = createApp(config, {

@@ -34,6 +34,19 @@ describe('wsfleet app run (the real entry point)', () => {
     expect(stderr).not.toContain('short');
   });
 
+  it('refuses a previous secret or key given without the current one (exit 78, both named)', async () => {
+    const daemon = spawnCli(['app', 'run'], {
+      WSFLEET_TOKEN_SECRET_PREVIOUS: 'p'.repeat(43),
+      WSFLEET_API_KEY_PREVIOUS: 'k'.repeat(43),
+    });
+    daemons.push(daemon);
+    expect((await daemon.exited).code).toBe(78);
+    const stderr = daemon.stderr.join('');
+    expect(stderr).toContain('`--token-secret-previous` is taken only with `--token-secret`');
+    expect(stderr).toContain('`--api-key-previous` is taken only with `--api-key`');
+    expect(stderr).not.toContain('p'.repeat(43));
+  });
+
   it('prints help with every flag, its variable and default', async () => {
     const daemon = spawnCli(['app', 'run', '--help']);
     daemons.push(daemon);
