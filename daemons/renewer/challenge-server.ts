@@ -8,7 +8,9 @@
  * same store left there, shared-challenges.ts), so any renewer the CA reaches can answer.
  *
  * Under systemd socket activation it serves the inherited socket (fd 3), so port 80 needs no
- * privilege in the daemon itself.
+ * privilege in the daemon itself. That socket stays open while the daemon is dead, so a TCP
+ * check of port 80 proves nothing: autohealing checks `GET /livez` instead, which only a running
+ * daemon answers (200 while `live()` says so, 503 while it stops).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,6 +19,9 @@ import { sendText } from '../shared/http.ts';
 import type { Logger } from '../shared/logger.ts';
 
 export const CHALLENGE_PATH = '/.well-known/acme-challenge/';
+
+/** The autohealing check's path: answered by this process, so a dead daemon fails it. */
+export const LIVEZ_PATH = '/livez';
 
 /** RFC 8555 §8.3: tokens are base64url; anything else cannot be ours. */
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
@@ -33,6 +38,8 @@ export interface ChallengeServerOptions {
   readonly fd?: number;
   /** Where answers this process does not hold are looked up (the store); unset: nowhere. */
   readonly lookup?: (token: string) => Promise<string | undefined>;
+  /** Whether the daemon runs, for `GET /livez`; unset: /livez is a 404 like any other path. */
+  readonly live?: () => boolean;
   readonly log: Logger;
 }
 
@@ -77,6 +84,7 @@ export function createChallengeServer({
   port,
   fd,
   lookup,
+  live,
   log,
 }: ChallengeServerOptions): ChallengeServer {
   const answers = new Map<string, string>();
@@ -99,6 +107,11 @@ export function createChallengeServer({
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0] ?? '';
+    if (path === LIVEZ_PATH && live !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+      const running = live();
+      sendText(res, running ? 200 : 503, running ? 'ok\n' : 'stopping\n');
+      return;
+    }
     const token = path.startsWith(CHALLENGE_PATH) ? path.slice(CHALLENGE_PATH.length) : undefined;
     const { answer, shared } =
       (req.method === 'GET' || req.method === 'HEAD') && token !== undefined && TOKEN.test(token)

@@ -155,10 +155,13 @@ export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDe
   const log = deps.log;
   const metrics = createRenewerMetrics();
   const store = deps.store ?? openCertStore(config);
+  let running = false;
   const challenges = createChallengeServer({
     host: config.httpHost,
     port: config.httpPort,
     lookup: (token) => store.challenge(token),
+    // /livez on port 80, the autohealing check: this process answers it, started and not stopping.
+    live: () => running,
     log,
     ...(deps.challengeFd === undefined ? {} : { fd: deps.challengeFd }),
   });
@@ -234,10 +237,12 @@ export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDe
       const metricsAddress = await admin.start(config.metricsPort, config.metricsHost);
       await control.start();
       scheduler.start();
+      running = true;
       return { challenges: challenges.address(), metrics: metricsAddress };
     },
     close() {
       closing ??= (async () => {
+        running = false;
         await scheduler.close();
         await control.close();
         await challenges.close();

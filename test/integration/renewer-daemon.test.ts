@@ -206,6 +206,8 @@ if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
 print(s.getsockname()[1], pid, flush=True)
 signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+# Reaps the daemon when it dies, as systemd does, so that its pid is gone.
+signal.signal(signal.SIGCHLD, lambda *_: os.waitpid(-1, os.WNOHANG))
 while True:
     signal.pause()
 `,

@@ -62,7 +62,10 @@ async function localImage(role: Role): Promise<LocalManifest> {
 }
 
 interface Machine extends LabMachine {
-  /** GET http://127.0.0.1:<port><path> inside the machine's network; resolves with status and body. */
+  /**
+   * GET http://127.0.0.1:<port><path> inside the machine's network; resolves with status and
+   * body, status 0 when nothing answers within 5 s.
+   */
   get(port: number, path: string): Promise<{ status: number; body: string }>;
   /** Powers off and removes the machine's folder. */
   remove(): Promise<void>;
@@ -97,7 +100,8 @@ async function bootVm(name: string, image: LocalManifest, userData: string): Pro
   const vm: Machine = {
     ...machine,
     async get(port, path) {
-      const script = `fetch('http://127.0.0.1:${port}${path}').then(async r => console.log(JSON.stringify({status: r.status, body: await r.text()})))`;
+      // At most 5 s, the timeout of the deploy's health checks: no answer by then is status 0.
+      const script = `fetch('http://127.0.0.1:${port}${path}', { signal: AbortSignal.timeout(5000) }).then(async r => console.log(JSON.stringify({status: r.status, body: await r.text()})), () => console.log(JSON.stringify({status: 0, body: ''})))`;
       const out = await sh('nsenter', [
         `--net=/proc/${machine.leader}/ns/net`,
         '--',
@@ -402,6 +406,17 @@ describe('units on a booted machine', () => {
       expect((await vm.get(80, '/.well-known/acme-challenge/unknown-token')).status).toBe(404);
       await vm.run(['systemctl', 'restart', 'wsfleet-renewer.service']);
       expect((await vm.get(80, '/.well-known/acme-challenge/unknown-token')).status).toBe(404);
+    });
+
+    it('answers /livez on port 80 from the daemon: a hung daemon fails it while the socket still accepts', async () => {
+      expect(await vm.get(80, '/livez')).toEqual({ status: 200, body: 'ok\n' });
+      await vm.run(['systemctl', 'kill', '--signal=SIGSTOP', 'wsfleet-renewer.service']);
+      try {
+        expect((await vm.get(80, '/livez')).status).toBe(0);
+      } finally {
+        await vm.run(['systemctl', 'kill', '--signal=SIGCONT', 'wsfleet-renewer.service']);
+      }
+      expect((await vm.get(80, '/livez')).status).toBe(200);
     });
 
     it('stops with exit 0 on `systemctl stop`', async () => {
