@@ -217,6 +217,58 @@ describe('wsfleet cert-sync (the real entry point, a real nginx)', () => {
     expect(daemon.logs().some((l) => l.msg === 'SIGHUP: syncing now')).toBe(true);
   });
 
+  it('reloads nginx again when it still serves the old serial after a reload, and says so meanwhile', async () => {
+    const { url, store } = await fileStore();
+    const first = await leaf();
+    await store.publish(first.version, undefined);
+    const { args, served, nginx, metricsPort } = await setup(url, ['--poll-interval', '1']);
+    // A reload that reports success but does not take while `skip` exists (a master that missed
+    // the signal, a reload unit that did nothing): nginx keeps serving what it had.
+    const skip = join(work, `skip-reload-${n}`);
+    cleanups.push(() => rm(skip, { force: true }));
+    const reload = args.indexOf('--nginx-reload') + 1;
+    args[reload] = JSON.stringify(['sh', '-c', `[ -e '${skip}' ] || kill -HUP ${String(nginx.master.pid)}`]);
+    const daemon = spawnCli(['cert-sync', 'run', ...args]);
+    processes.push(daemon);
+    await waitFor(
+      async () => (await served().catch(() => '')) === first.issued.serial,
+      20_000,
+      'the first one',
+    );
+
+    await writeFile(skip, '');
+    const second = await leaf();
+    await store.publish(second.version, await store.currentGeneration(NAME));
+    await waitFor(
+      () =>
+        daemon.logs().some((l) => l.code === 'WSFLEET_CERT_NOT_SERVED' && l.serial === second.issued.serial),
+      15_000,
+      'the served check to notice',
+    );
+    const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    const body = (await health.json()) as { certificates: { problem: string | null }[] };
+    expect(body.certificates[0]?.problem).toBe('not_served');
+    expect(await served()).toBe(first.issued.serial);
+
+    await rm(skip);
+    await waitFor(
+      async () => (await served()) === second.issued.serial,
+      15_000,
+      'nginx to serve the new one after a reload retried',
+    );
+    expect(
+      daemon.logs().some((l) => l.msg === 'nginx still served the old certificate; reloading it again'),
+    ).toBe(true);
+    await waitFor(
+      async () =>
+        (await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).includes(
+          `wsfleet_cert_sync_served_matches_installed{name="${NAME}"} 1`,
+        ),
+      10_000,
+      'the metric to say nginx serves what is installed',
+    );
+  });
+
   it('installs a corrupt certificate nowhere and keeps serving the last good one', async () => {
     const { url, store, root } = await fileStore();
     const good = await leaf();
