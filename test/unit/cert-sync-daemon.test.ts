@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { certSyncOptions, parseArgv } from '../../daemons/cert-sync/config.ts';
 import { type CertSync, createCertSync, pollDelayMs } from '../../daemons/cert-sync/daemon.ts';
 import { readSyncState } from '../../daemons/cert-sync/state-file.ts';
+import { RECHECK_MARGIN_MS } from '../../daemons/cert-sync/sync.ts';
 import { createTrustAnchors } from '../../daemons/cert-sync/trust.ts';
 import { parseConfig } from '../../daemons/shared/config.ts';
 import { createLogger } from '../../daemons/shared/logger.ts';
@@ -256,7 +257,7 @@ describe('cert-sync daemon', () => {
     expect(first.certificates[0]).toMatchObject({ result: 'refused', reason: 'not_yet_valid' });
     const downloads = counts.current;
     // Time passes; no store change, and the regular poll is an hour away.
-    clock.now = new Date(notBefore.getTime() + 1_000);
+    clock.now = new Date(notBefore.getTime() + RECHECK_MARGIN_MS + 1_000);
     await waitFor(
       () => certSync.ledger.installed(NAME)?.info.serial === future.serial,
       10_000,
