@@ -64,9 +64,9 @@ async function localImage(role: Role): Promise<LocalManifest> {
 interface Machine extends LabMachine {
   /**
    * GET http://127.0.0.1:<port><path> inside the machine's network; resolves with status and
-   * body, status 0 when nothing answers within 5 s.
+   * body; with `timeoutMs`, status 0 when nothing answers by then (without, sh's bound applies).
    */
-  get(port: number, path: string): Promise<{ status: number; body: string }>;
+  get(port: number, path: string, timeoutMs?: number): Promise<{ status: number; body: string }>;
   /** Powers off and removes the machine's folder. */
   remove(): Promise<void>;
 }
@@ -99,9 +99,9 @@ async function bootVm(name: string, image: LocalManifest, userData: string): Pro
   });
   const vm: Machine = {
     ...machine,
-    async get(port, path) {
-      // At most 5 s, the timeout of the deploy's health checks: no answer by then is status 0.
-      const script = `fetch('http://127.0.0.1:${port}${path}', { signal: AbortSignal.timeout(5000) }).then(async r => console.log(JSON.stringify({status: r.status, body: await r.text()})), () => console.log(JSON.stringify({status: 0, body: ''})))`;
+    async get(port, path, timeoutMs) {
+      const signal = timeoutMs === undefined ? '' : `, { signal: AbortSignal.timeout(${timeoutMs}) }`;
+      const script = `fetch('http://127.0.0.1:${port}${path}'${signal}).then(async r => console.log(JSON.stringify({status: r.status, body: await r.text()})), () => console.log(JSON.stringify({status: 0, body: ''})))`;
       const out = await sh('nsenter', [
         `--net=/proc/${machine.leader}/ns/net`,
         '--',
@@ -412,7 +412,8 @@ describe('units on a booted machine', () => {
       expect(await vm.get(80, '/livez')).toEqual({ status: 200, body: 'ok\n' });
       await vm.run(['systemctl', 'kill', '--signal=SIGSTOP', 'wsfleet-renewer.service']);
       try {
-        expect((await vm.get(80, '/livez')).status).toBe(0);
+        // Within the 5 s the deploy's health check waits, nothing answers.
+        expect((await vm.get(80, '/livez', 5_000)).status).toBe(0);
       } finally {
         await vm.run(['systemctl', 'kill', '--signal=SIGCONT', 'wsfleet-renewer.service']);
       }
