@@ -27,6 +27,12 @@ export interface Position {
   readonly offset: number;
 }
 
+/** What a publish returns: where the publication is, and whether it was one made before. */
+export interface Published extends Position {
+  /** Present when an idempotency key seen within the window answered; nothing was published. */
+  readonly duplicate?: true;
+}
+
 export interface Publication {
   readonly channel: string;
   readonly offset: number;
@@ -60,9 +66,9 @@ export interface Broker {
   start(listener: BrokerListener): Promise<void>;
   /**
    * With an idempotency key, a publish repeated on the same channel with the same key within
-   * IDEMPOTENCY_WINDOW_MS returns the first one's position and publishes nothing.
+   * IDEMPOTENCY_WINDOW_MS returns the first one's position marked `duplicate` and publishes nothing.
    */
-  publish(channel: string, data: string, idempotencyKey?: string): Promise<Position>;
+  publish(channel: string, data: string, idempotencyKey?: string): Promise<Published>;
   /** Resolves once live publications of `channel` flow to the listener; returns the position then. */
   subscribe(channel: string): Promise<Position>;
   unsubscribe(channel: string): Promise<void>;

@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyError, readBody, sendJson, sendText, serveMetrics } from '../shared/http.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { Position } from './broker.ts';
+import type { Published } from './broker.ts';
 import type { AppConfig } from './config.ts';
 import { demoPage } from './demo-page.ts';
 import type { Health } from './health.ts';
@@ -20,7 +20,7 @@ export interface HttpContext {
   readonly metrics: AppMetrics;
   readonly log: Logger;
   readonly health: () => Health;
-  readonly publish: (channel: string, data: string, idempotencyKey?: string) => Promise<Position>;
+  readonly publish: (channel: string, data: string, idempotencyKey?: string) => Promise<Published>;
 }
 
 function apiError(res: ServerResponse, status: number, code: string, message: string): void {
@@ -81,7 +81,7 @@ async function publishApi(req: IncomingMessage, res: ServerResponse, ctx: HttpCo
   }
   try {
     const position = await ctx.publish(channel, JSON.stringify(data), idempotencyKey);
-    ctx.metrics.published.inc({ source: 'api' });
+    (position.duplicate ? ctx.metrics.deduplicated : ctx.metrics.published).inc({ source: 'api' });
     sendJson(res, 200, { channel, offset: position.offset, epoch: position.epoch });
   } catch (err) {
     ctx.metrics.publishFailures.inc({ source: 'api' });

@@ -6,7 +6,7 @@
  * from one setImmediate after all the tick's publications were queued).
  */
 import type { Logger } from '../shared/logger.ts';
-import type { Broker, BrokerListener, Position, Publication } from './broker.ts';
+import type { Broker, BrokerListener, Position, Publication, Published } from './broker.ts';
 import { textFrame } from './frame.ts';
 import type { AppMetrics } from './metrics.ts';
 import type { RequestId } from './protocol.ts';
@@ -374,7 +374,7 @@ export class Hub implements BrokerListener {
     });
   }
 
-  publish(channel: string, data: string, idempotencyKey?: string): Promise<Position> {
+  publish(channel: string, data: string, idempotencyKey?: string): Promise<Published> {
     return this.opts.broker.publish(channel, data, idempotencyKey);
   }
 }

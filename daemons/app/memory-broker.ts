@@ -110,7 +110,7 @@ export function createMemoryBroker(limits: HistoryLimits, now: () => number = Da
         entry.keys.delete(key);
       }
       const seen = idempotencyKey === undefined ? undefined : entry.keys.get(idempotencyKey);
-      if (seen !== undefined) return seen.position;
+      if (seen !== undefined) return { ...seen.position, duplicate: true };
       const offset = ++entry.offset;
       const publication: Publication = { channel, offset, payload: encodeMessage(channel, data, offset) };
       entry.lastAt = now();

@@ -10,6 +10,8 @@ export interface AppMetrics {
   readonly framesReceived: Counter;
   readonly protocolErrors: Counter<'code'>;
   readonly published: Counter<'source'>;
+  /** Publishes answered from the idempotency window: not publications of their own. */
+  readonly deduplicated: Counter<'source'>;
   readonly publishFailures: Counter<'source'>;
   readonly delivered: Counter;
   readonly channels: Gauge;
@@ -59,6 +61,12 @@ export function createAppMetrics(): AppMetrics {
     published: new Counter({
       name: 'wsfleet_app_publications_total',
       help: 'Publications made durable, by source (ws or api)',
+      labelNames: ['source'],
+      registers,
+    }),
+    deduplicated: new Counter({
+      name: 'wsfleet_app_publications_deduplicated_total',
+      help: 'Publishes retried with an idempotency key seen within its window, answered with the first position and not published again, by source',
       labelNames: ['source'],
       registers,
     }),

@@ -1,9 +1,10 @@
 /**
  * The Redis side of the broker: key names, the Lua scripts, and parsing what Redis sends back.
- * Kept apart from the connection and recovery logic in redis-broker.ts.
+ * Kept apart from the connections (redis-connect.ts) and the recovery logic (redis-channels.ts,
+ * redis-catch-up.ts).
  */
 import { createHash } from 'node:crypto';
-import type { Position } from './broker.ts';
+import type { Position, Published } from './broker.ts';
 
 // Hash tags keep a channel's stream and meta in one slot, as a Redis Cluster would need.
 export const streamKey = (channel: string): string => `wsfleet:{${channel}}:s`;
@@ -37,14 +38,14 @@ end
  * pub/sub channel, channel JSON, data, history ttl ms, '1' when an idempotency key is given,
  * its window ms. The meta hash (epoch and counter) outlives the stream, so an idle channel whose
  * history expired keeps numbering in its epoch. A key seen within its window returns the
- * position it was published at and publishes nothing.
+ * position it was published at with a third element, 1, and publishes nothing.
  */
 export const PUBLISH = script(`
 if ARGV[8] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then
     local sep = string.find(seen, ':', 1, true)
-    return {string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1)}
+    return {string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1), 1}
   end
 end
 ${EPOCH_LUA}
@@ -96,6 +97,14 @@ export function toPosition(reply: unknown): Position {
     if (epoch !== '' && Number.isSafeInteger(offset) && offset >= 0) return { epoch, offset };
   }
   throw new Error(`unexpected script reply: ${JSON.stringify(reply)}`);
+}
+
+/** `[epoch, offset]` as PUBLISH returns it, or `[epoch, offset, 1]` for a duplicate. */
+export function toPublished(reply: unknown): Published {
+  if (Array.isArray(reply) && reply.length === 3 && Number(reply[2]) === 1) {
+    return { ...toPosition(reply.slice(0, 2)), duplicate: true };
+  }
+  return toPosition(reply);
 }
 
 const COLON = 0x3a;

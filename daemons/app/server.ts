@@ -12,30 +12,24 @@ import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { closeServer, listen } from '../shared/http.ts';
 import type { Logger } from '../shared/logger.ts';
-import { monotonicNow, take } from '../shared/token-bucket.ts';
+import { monotonicNow } from '../shared/token-bucket.ts';
 import { VERSION } from '../shared/version.ts';
 import type { Broker } from './broker.ts';
+import { createClientFrames } from './client-frames.ts';
 import type { AppConfig } from './config.ts';
+import { drainSessions } from './drain.ts';
+import { createErrorBoundary } from './error-boundary.ts';
 import { type Health, readiness } from './health.ts';
+import { startHeartbeat } from './heartbeat.ts';
 import { handleHttp } from './http-api.ts';
 import { Hub } from './hub.ts';
 import { createMemoryBroker } from './memory-broker.ts';
 import { type AppMetrics, createAppMetrics } from './metrics.ts';
-import { originAllowed } from './origin.ts';
-import { type ClientOp, type ProtocolErrorCode, parseClientFrame, type RequestId } from './protocol.ts';
 import { createRedisBroker } from './redis-broker.ts';
 import { redisConnectionOf } from './redis-connection.ts';
 import { Session } from './session.ts';
-import {
-  channelAllowed,
-  msUntilExpiry,
-  PROTOCOL,
-  TOKEN_EXPIRED,
-  TOKEN_PROTOCOL_PREFIX,
-  type TokenClaims,
-  tokenFromRequest,
-  verifyToken,
-} from './token.ts';
+import { PROTOCOL, TOKEN_PROTOCOL_PREFIX, type TokenClaims } from './token.ts';
+import { createUpgrades } from './upgrade.ts';
 
 export interface AppDeps {
   readonly log: Logger;
@@ -57,28 +51,6 @@ export interface App {
   /** Open connections. */
   readonly connections: number;
   health(): Health;
-}
-
-type HandlerSite = 'upgrade' | 'message' | 'subscribe' | 'publish' | 'http';
-
-/**
- * The request target as sent, split without `new URL` (which throws on targets such as `//`):
- * the path is compared byte for byte, the query only read for a token.
- */
-export function parseTarget(raw: string | undefined): { path: string; query: URLSearchParams } {
-  const target = raw ?? '/';
-  const mark = target.indexOf('?');
-  return mark < 0
-    ? { path: target, query: new URLSearchParams() }
-    : { path: target.slice(0, mark), query: new URLSearchParams(target.slice(mark + 1)) };
-}
-
-function rejectUpgrade(socket: Duplex, status: number, reason: string, text: string): void {
-  const body = `${text}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }
 
 export function createApp(config: AppConfig, deps: AppDeps): App {
@@ -152,97 +124,18 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     return readiness({ draining, brokerHealthy: draining || broker.healthy() });
   }
 
-  function protocolError(
-    session: Session,
-    code: ProtocolErrorCode,
-    message: string,
-    extra: object = {},
-  ): void {
-    metrics.protocolErrors.inc({ code });
-    session.reply({ op: 'error', code, message, ...extra });
-  }
-
-  /**
-   * The error boundary: a handler that throws on input of one client costs that client its
-   * request or connection, never the process. Counted by where it happened, logged once.
-   */
-  function handlerFailed(where: HandlerSite, err: unknown, session?: Session): void {
-    metrics.handlerErrors.inc({ where });
-    log.error({ err, where, session: session?.id }, 'handler failed; closed that one request or connection');
-  }
-
-  /**
-   * Sockets of refused upgrades: answered and ended on our side, but a peer may never end its
-   * own. The HTTP server no longer tracks upgraded sockets, so close() destroys these itself.
-   */
-  const refused = new Set<Duplex>();
-
-  function refuse(socket: Duplex, status: number, reason: string, text: string): void {
-    refused.add(socket);
-    socket.once('close', () => refused.delete(socket));
-    rejectUpgrade(socket, status, reason, text);
-  }
-
-  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
-    try {
-      upgrade(req, socket, head);
-    } catch (err) {
-      handlerFailed('upgrade', err);
-      if (socket.writable && !socket.writableEnded)
-        refuse(socket, 500, 'Internal Server Error', 'internal error');
-      else socket.destroy();
-    }
-  }
-
-  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const target = parseTarget(req.url);
-    if (target.path !== '/ws') {
-      metrics.rejected.inc({ reason: 'not_found' });
-      refuse(socket, 404, 'Not Found', 'WebSocket endpoint is /ws');
-      return;
-    }
-    if (draining) {
-      metrics.rejected.inc({ reason: 'draining' });
-      refuse(socket, 503, 'Service Unavailable', 'node is draining; connect again');
-      return;
-    }
-    if (sessions.size >= config.maxConnections) {
-      metrics.rejected.inc({ reason: 'connection_cap' });
-      refuse(socket, 503, 'Service Unavailable', 'node is at its connection cap; connect again');
-      return;
-    }
-    if (!originAllowed(req.headers.origin, req.headers.host, config.allowedOrigins)) {
-      metrics.rejected.inc({ reason: 'origin' });
-      log.info({ origin: req.headers.origin }, 'upgrade refused: origin not allowed');
-      refuse(socket, 403, 'Forbidden', 'origin not allowed');
-      return;
-    }
-    let claims: TokenClaims | undefined;
-    if (config.tokenSecret !== undefined) {
-      const offered = new Set(
-        (req.headers['sec-websocket-protocol'] ?? '')
-          .split(',')
-          .map((p) => p.trim())
-          .filter((p) => p !== ''),
-      );
-      const token = tokenFromRequest(target.query, offered);
-      const result =
-        token === undefined
-          ? ({ ok: false, reason: 'no token' } as const)
-          : verifyToken(token, config.tokenSecret, Math.floor(Date.now() / 1000));
-      if (!result.ok) {
-        metrics.rejected.inc({ reason: 'token' });
-        log.info({ reason: result.reason }, 'upgrade refused: token');
-        refuse(socket, 401, 'Unauthorized', result.reason);
-        return;
-      }
-      claims = result.claims;
-    }
-    // Without verifyClient, ws completes the upgrade synchronously (or answers a bad handshake
-    // with 400 itself), so the cap above cannot be overrun by upgrades in flight.
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, claims));
-  }
+  const boundary = createErrorBoundary(metrics, log);
+  const frames = createClientFrames({ config, log, metrics, hub, boundary, clock });
+  const upgrades = createUpgrades({
+    config,
+    log,
+    metrics,
+    wss,
+    boundary,
+    draining: () => draining,
+    connections: () => sessions.size,
+    onConnection,
+  });
 
   function onConnection(ws: WebSocket, socket: Duplex, claims: TokenClaims | undefined): void {
     const session = new Session(
@@ -255,7 +148,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       clock(),
     );
     sessions.set(ws, session);
-    armExpiry(session);
+    frames.armExpiry(session);
     metrics.accepted.inc();
     metrics.connections.set(sessions.size);
     ws.on('message', onMessage);
@@ -301,175 +194,10 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     const session = sessions.get(this);
     if (session === undefined) return;
     try {
-      handleFrame(session, data, isBinary);
+      frames.handle(session, data, isBinary);
     } catch (err) {
-      failSession(session, 'message', err);
+      boundary.failSession(session, 'message', err);
     }
-  }
-
-  /** Our fault, not the client's: 1011, and the node carries on. */
-  function failSession(session: Session, where: HandlerSite, err: unknown): void {
-    handlerFailed(where, err, session);
-    metrics.disconnects.inc({ reason: 'internal_error' });
-    try {
-      session.ws.close(1011, 'internal error');
-    } catch {
-      session.ws.terminate();
-    }
-  }
-
-  function handleFrame(session: Session, data: RawData, isBinary: boolean): void {
-    metrics.framesReceived.inc();
-    if (!take(session.bucket, config.rateLimit, config.rateBurst, clock())) {
-      // One error frame per burst of dropped frames, so a flood cannot make us write a flood.
-      if (!session.limited)
-        protocolError(session, 'rate_limited', `more than ${config.rateLimit} frames per second`);
-      session.limited = true;
-      return;
-    }
-    session.limited = false;
-    if (isBinary) {
-      protocolError(session, 'binary_not_supported', 'send JSON text frames');
-      return;
-    }
-    const parsed = parseClientFrame((data as Buffer).toString());
-    if (!parsed.ok) {
-      protocolError(session, parsed.code, parsed.message, parsed.id === undefined ? {} : { id: parsed.id });
-      return;
-    }
-    dispatch(session, parsed.value);
-  }
-
-  function dispatch(session: Session, op: ClientOp): void {
-    const withId = op.id === undefined ? {} : { id: op.id };
-    switch (op.op) {
-      case 'ping':
-        session.reply({ op: 'pong', ...withId });
-        return;
-      case 'refresh':
-        refresh(session, op.token, withId);
-        return;
-      case 'subscribe':
-        hub.subscribe(session, op).catch((err: unknown) => failSession(session, 'subscribe', err));
-        return;
-      case 'unsubscribe':
-        hub.unsubscribe(session, op.channel, op.id);
-        return;
-      case 'publish': {
-        if (!config.clientPublish) {
-          protocolError(session, 'publish_disabled', 'clients may not publish on this node', withId);
-          return;
-        }
-        if (!channelAllowed(session.claims, op.channel)) {
-          protocolError(session, 'forbidden', 'token does not allow this channel', {
-            channel: op.channel,
-            ...withId,
-          });
-          return;
-        }
-        hub
-          .publish(op.channel, op.data, op.idempotencyKey)
-          .then(
-            (position) => {
-              metrics.published.inc({ source: 'ws' });
-              if (op.id !== undefined)
-                session.reply({ op: 'ack', id: op.id, channel: op.channel, offset: position.offset });
-            },
-            (err: unknown) => {
-              metrics.publishFailures.inc({ source: 'ws' });
-              log.warn({ err, channel: op.channel, session: session.id }, 'publish failed');
-              protocolError(session, 'publish_failed', 'publication could not be made durable; retry', {
-                channel: op.channel,
-                ...withId,
-              });
-            },
-          )
-          .catch((err: unknown) => failSession(session, 'publish', err));
-        return;
-      }
-    }
-  }
-
-  /** Closes the connection with 4001 when its token expires; a refresh re-arms it. */
-  function armExpiry(session: Session): void {
-    clearTimeout(session.expiry);
-    session.expiry = undefined;
-    if (session.claims === undefined) return;
-    // setTimeout holds at most 2^31-1 ms (24.8 days); a later expiry re-arms on the way.
-    const delay = Math.min(Math.max(0, msUntilExpiry(session.claims, Date.now())), 2 ** 31 - 1);
-    session.expiry = setTimeout(() => {
-      if (session.claims !== undefined && msUntilExpiry(session.claims, Date.now()) > 0) {
-        armExpiry(session);
-        return;
-      }
-      metrics.disconnects.inc({ reason: 'token_expired' });
-      session.ws.close(TOKEN_EXPIRED.code, TOKEN_EXPIRED.reason);
-    }, delay);
-    session.expiry.unref();
-  }
-
-  function refresh(session: Session, token: string, withId: { id?: RequestId }): void {
-    if (config.tokenSecret === undefined) {
-      protocolError(session, 'bad_token', 'this node takes no tokens', withId);
-      return;
-    }
-    const result = verifyToken(token, config.tokenSecret, Math.floor(Date.now() / 1000));
-    if (!result.ok) {
-      protocolError(session, 'bad_token', result.reason, withId);
-      return;
-    }
-    if (result.claims.sub !== session.claims?.sub) {
-      protocolError(session, 'bad_token', 'the token is for another subject', withId);
-      return;
-    }
-    session.claims = result.claims;
-    // Subscriptions the new token no longer allows end here.
-    for (const channel of [...(session.channels ?? [])]) {
-      if (!channelAllowed(result.claims, channel)) hub.unsubscribe(session, channel);
-    }
-    armExpiry(session);
-    session.reply({ op: 'refreshed', exp: result.claims.exp, ...withId });
-  }
-
-  function startHeartbeat(): void {
-    heartbeat = setInterval(() => {
-      for (const session of sessions.values()) {
-        if (!session.alive) {
-          metrics.disconnects.inc({ reason: 'ping_timeout' });
-          session.ws.terminate();
-          continue;
-        }
-        session.alive = false;
-        session.ws.ping();
-      }
-    }, config.pingInterval * 1000);
-    heartbeat.unref();
-  }
-
-  /** Closes every client with 1012, spread evenly over the window so they do not all reconnect at once. */
-  async function drain(windowMs: number): Promise<void> {
-    const list = [...sessions.values()];
-    for (let i = list.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [list[i], list[j]] = [list[j] as Session, list[i] as Session];
-    }
-    log.info({ connections: list.length, windowMs }, 'draining');
-    const steps = Math.max(1, Math.min(list.length, Math.ceil(windowMs / 100)));
-    const stepMs = windowMs / steps;
-    let index = 0;
-    for (let step = 0; step < steps && index < list.length; step++) {
-      const count = Math.ceil((list.length - index) / (steps - step));
-      for (const session of list.slice(index, index + count)) {
-        metrics.disconnects.inc({ reason: 'drain' });
-        session.ws.close(1012, 'service restart');
-      }
-      index += count;
-      if (step < steps - 1) await new Promise((r) => setTimeout(r, stepMs));
-    }
-    // Give the close handshakes a moment, then cut whatever did not answer.
-    const deadline = Date.now() + Math.min(2000, windowMs);
-    while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const session of sessions.values()) session.ws.terminate();
   }
 
   const app: App = {
@@ -485,25 +213,25 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
         try {
           handleHttp(req, res, { config, metrics, health, log, publish: (c, d, k) => hub.publish(c, d, k) });
         } catch (err) {
-          handlerFailed('http', err);
+          boundary.handlerFailed('http', err);
           if (res.headersSent) res.destroy();
           else res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error\n');
         }
       });
-      srv.on('upgrade', onUpgrade);
+      srv.on('upgrade', upgrades.handle);
       srv.on('clientError', (_err, socket) => socket.destroy());
       server = srv;
       const address = await listen(srv, config.port, config.host);
-      startHeartbeat();
+      heartbeat = startHeartbeat(sessions, config.pingInterval * 1000, metrics);
       return address;
     },
     close() {
       closing ??= (async () => {
         draining = true;
         deps.onHealth?.(false, 'draining');
-        await drain(config.drainSeconds * 1000);
+        await drainSessions(sessions, config.drainSeconds * 1000, metrics, log);
         clearInterval(heartbeat);
-        for (const socket of refused) socket.destroy();
+        upgrades.destroyRefused();
         await broker.close();
         await closeServer(server);
         wss.close();

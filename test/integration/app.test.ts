@@ -78,6 +78,10 @@ describe('app daemon', () => {
       expect(await pub.next(op('ack'))).toMatchObject({ offset: 2 });
       await sub.next((f) => f.op === 'message' && f.offset === 2);
       expect(sub.messages('idem').map((m) => m.data)).toEqual(['once', 'next']);
+      // The retry answered from the idempotency window is no publication of its own.
+      const metrics = await (await fetch(`${app.http}/metrics`)).text();
+      expect(metrics).toMatch(/^wsfleet_app_publications_total\{source="ws"\} 2$/m);
+      expect(metrics).toMatch(/^wsfleet_app_publications_deduplicated_total\{source="ws"\} 1$/m);
       pub.send({ op: 'publish', channel: 'idem', data: 1, id: 4, idempotencyKey: '' });
       expect(await pub.next(op('error'))).toMatchObject({ code: 'bad_frame', id: 4 });
     });
@@ -375,6 +379,30 @@ describe('app daemon', () => {
         data: { from: 'backend' },
         offset: 1,
       });
+    });
+
+    it('answers an API publish retried with the same idempotencyKey with the first offset and counts it once', async () => {
+      const app = await start(['--api-key', API_KEY]);
+      const sub = await client(app.url);
+      sub.send({ op: 'subscribe', channel: 'api-idem' });
+      await sub.next(op('subscribed'));
+      const publish = async (data: unknown, idempotencyKey?: string): Promise<unknown> => {
+        const res = await fetch(`${app.http}/api/publish`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ channel: 'api-idem', data, idempotencyKey }),
+        });
+        expect(res.status).toBe(200);
+        return res.json();
+      };
+      expect(await publish('once', 'order-9')).toMatchObject({ offset: 1 });
+      expect(await publish('once', 'order-9')).toMatchObject({ offset: 1 });
+      expect(await publish('next')).toMatchObject({ offset: 2 });
+      await sub.next((f) => f.op === 'message' && f.offset === 2);
+      expect(sub.messages('api-idem').map((m) => m.data)).toEqual(['once', 'next']);
+      const metrics = await (await fetch(`${app.http}/metrics`)).text();
+      expect(metrics).toMatch(/^wsfleet_app_publications_total\{source="api"\} 2$/m);
+      expect(metrics).toMatch(/^wsfleet_app_publications_deduplicated_total\{source="api"\} 1$/m);
     });
 
     it.each([
