@@ -5,12 +5,12 @@
  */
 import type { RawData } from 'ws';
 import type { Logger } from '../shared/logger.ts';
+import { take } from '../shared/token-bucket.ts';
 import type { AppConfig } from './config.ts';
 import type { ErrorBoundary } from './error-boundary.ts';
 import type { Hub } from './hub.ts';
 import type { AppMetrics } from './metrics.ts';
 import { type ClientOp, type ProtocolErrorCode, parseClientFrame, type RequestId } from './protocol.ts';
-import { take } from './rate-limit.ts';
 import type { Session } from './session.ts';
 import { channelAllowed, msUntilExpiry, TOKEN_EXPIRED, verifyTokenRotating } from './token.ts';
 

@@ -6,8 +6,8 @@
  */
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
+import { createBucket, type TokenBucket } from '../shared/token-bucket.ts';
 import { textFrame } from './frame.ts';
-import { createBucket, type TokenBucket } from './rate-limit.ts';
 import type { TokenClaims } from './token.ts';
 
 export class Session {

@@ -29,6 +29,17 @@ import type { ServedCheck, ServedCheckOptions } from './served.ts';
 import type { TrustAnchors } from './trust.ts';
 import { type Bundle, type Validation, validateBundle } from './validate.ts';
 
+/**
+ * When nginx still serves another serial than the one installed (a reload that reported success
+ * but did not take, a master that missed the signal), it is reloaded again at the checks after:
+ * the first at the next check, then each at least this long after the one before. After the
+ * last, cert-sync stops reloading (and /healthz turns 503) until a new certificate is installed
+ * or it restarts: something is wrong with nginx that another reload will not fix.
+ */
+export const RELOAD_RETRY = Object.freeze({
+  delaysMs: Object.freeze([0, 30_000, 120_000, 600_000, 1_800_000]),
+});
+
 export interface ApplierOptions {
   readonly dir: string;
   readonly certs: readonly CertificateSpec[];
@@ -176,6 +187,54 @@ export function createApplier(options: ApplierOptions, deps: ApplierDeps): Appli
     return live !== undefined;
   }
 
+  /** Reloads nginx again when RELOAD_RETRY says it is time, and checks what it serves then. */
+  async function retryReload(name: string, serial: string, check: ServedCheck): Promise<ServedCheck> {
+    const state = ledger.notServed(name);
+    const delay = state === undefined ? undefined : RELOAD_RETRY.delaysMs[state.attempts];
+    if (state === undefined || state.gaveUp || delay === undefined) return check;
+    const at = now();
+    if (at.getTime() < new Date(state.lastReloadAt).getTime() + delay) return check;
+    const attempt = state.attempts + 1;
+    log.warn(
+      {
+        name,
+        serial,
+        servedSerial: check.status === 'old_serial' ? check.served.serial : undefined,
+        attempt,
+      },
+      'nginx still served the old certificate; reloading it again',
+    );
+    let after: ServedCheck = check;
+    let result: 'served' | 'not_served' | 'failed';
+    try {
+      await nginx.test();
+      await nginx.reload();
+      after = await verifyServed(ctx, name, serial, options.served.attempts);
+      result = after.status === 'ok' ? 'served' : 'not_served';
+    } catch (err) {
+      deps.metrics.reloadFailures.inc({ name, stage: 'reload' });
+      log.error({ err, name, serial, attempt }, 'reloading nginx again failed');
+      result = 'failed';
+    }
+    deps.metrics.reloadRetries.inc({ name, result });
+    if (result === 'served') return after;
+    const next = RELOAD_RETRY.delaysMs[attempt];
+    ledger.setNotServed(name, {
+      serial,
+      since: state.since,
+      attempts: attempt,
+      lastReloadAt: at.toISOString(),
+      ...(next === undefined ? {} : { nextAt: new Date(at.getTime() + next).toISOString() }),
+      gaveUp: next === undefined,
+    });
+    if (next === undefined)
+      log.error(
+        { code: 'WSFLEET_CERT_NOT_SERVED', name, serial, attempts: attempt },
+        'nginx still serves another certificate after every reload retried; giving up until the next install: check nginx (systemctl status nginx, its error log)',
+      );
+    return after;
+  }
+
   async function recover(): Promise<void> {
     let relinked = false;
     for (const spec of options.certs) if (await recoverOne(spec)) relinked = true;
@@ -214,7 +273,9 @@ export function createApplier(options: ApplierOptions, deps: ApplierDeps): Appli
     checkServed: (name) =>
       exclusive(async () => {
         const installed = ledger.installed(name);
-        return installed === undefined ? undefined : verifyServed(ctx, name, installed.info.serial, 1);
+        if (installed === undefined) return undefined;
+        const check = await verifyServed(ctx, name, installed.info.serial, 1);
+        return check.status === 'old_serial' ? retryReload(name, installed.info.serial, check) : check;
       }),
   };
 }

@@ -23,6 +23,9 @@ import { createSyncer, type SyncReport } from './sync.ts';
 import type { TrustAnchors } from './trust.ts';
 import { createLiveWatcher, type LiveWatcher } from './watcher.ts';
 
+/** The shortest wait for a re-check of a not-yet-valid certificate, however near its start. */
+const MIN_RECHECK_DELAY_MS = 1_000;
+
 /** Up to an hour, so a fleet's daily full syncs do not all hit the store in the same minute. */
 const FULL_SYNC_MAX_DELAY_MS = 3_600_000;
 
@@ -101,6 +104,8 @@ export function createCertSync(config: CertSyncSettings, deps: CertSyncDeps): Ce
   let persisting: Promise<void> = Promise.resolve();
   let inFlight: Promise<unknown> = Promise.resolve();
   let pollTimer: NodeJS.Timeout | undefined;
+  /** When the pending poll runs (Date.now() ms); undefined while none is pending. */
+  let pollDueAt: number | undefined;
   let cron: CronJob | undefined;
   let watcher: LiveWatcher | undefined;
   const admin = createAdminServer(metrics.registry, () => health(report, applier.ledger, now(), store.url));
@@ -137,6 +142,7 @@ export function createCertSync(config: CertSyncSettings, deps: CertSyncDeps): Ce
     await prepare();
     const next = await track(syncer.full());
     await persist(next);
+    pollSoonerForRecheck();
     return next;
   }
 
@@ -147,19 +153,42 @@ export function createCertSync(config: CertSyncSettings, deps: CertSyncDeps): Ce
     await persist(next);
   }
 
+  /** The wait until a certificate refused as not yet valid is valid, if that comes first. */
+  function recheckDelayMs(): number | undefined {
+    const at = syncer.nextRecheck();
+    return at === undefined ? undefined : Math.max(MIN_RECHECK_DELAY_MS, at.getTime() - now().getTime());
+  }
+
+  /** Runs the next poll in `delayMs` (replacing the one pending), then schedules the one after. */
+  function arm(delayMs: number): void {
+    clearTimeout(pollTimer);
+    pollDueAt = Date.now() + delayMs;
+    pollTimer = setTimeout(() => {
+      pollDueAt = undefined;
+      poll()
+        .catch((err: unknown) => log.error({ err }, 'poll failed'))
+        .finally(schedulePoll);
+    }, delayMs);
+  }
+
   function schedulePoll(): void {
     if (closing !== undefined) return;
     // A VM without its certificate serves nothing over TLS: until every certificate is in
     // place, look again sooner, so that a first boot takes seconds rather than a poll interval.
     const waiting = applier.ledger.certs.some((c) => applier.ledger.installed(c.name) === undefined);
     const interval = waiting ? Math.min(config.firstPollInterval, config.pollInterval) : config.pollInterval;
-    const delayMs = pollDelayMs(interval, random);
-    pollTimer = setTimeout(() => {
-      poll()
-        .catch((err: unknown) => log.error({ err }, 'poll failed'))
-        .finally(schedulePoll);
-    }, delayMs);
+    const delayMs = Math.min(pollDelayMs(interval, random), recheckDelayMs() ?? Number.POSITIVE_INFINITY);
+    arm(delayMs);
     log.debug({ delayMs }, 'next poll');
+  }
+
+  /** After a sync outside the poll loop: poll sooner when a refused certificate is valid sooner. */
+  function pollSoonerForRecheck(): void {
+    const delayMs = recheckDelayMs();
+    if (closing !== undefined || pollDueAt === undefined || delayMs === undefined) return;
+    if (Date.now() + delayMs >= pollDueAt) return;
+    arm(delayMs);
+    log.debug({ delayMs }, 'next poll moved up: a refused certificate becomes valid then');
   }
 
   function onLiveChange(name: string): void {

@@ -4,7 +4,9 @@
  * through a store outage is fine. Never healthy while an installed certificate has expired or
  * has less than a sixth of its lifetime left: the renewer renews at a third, so by then renewal
  * has failed for half the margin, and a VM serving that certificate is about to break every
- * client, whether or not the store answers. The body gives the details either way.
+ * client, whether or not the store answers. Nor once nginx serves another certificate than the
+ * installed one after every reload retried (`not_served`, apply.ts RELOAD_RETRY); while the
+ * retries run, the body says so and the status stays. The body gives the details either way.
  */
 import type { Ledger } from './ledger.ts';
 import type { SyncReport } from './sync.ts';
@@ -26,6 +28,7 @@ export function health(report: SyncReport | undefined, ledger: Ledger, now: Date
     const info = installed?.info;
     const lifetime = info === undefined ? 0 : info.notAfter.getTime() - info.notBefore.getTime();
     const left = info === undefined ? 0 : info.notAfter.getTime() - now.getTime();
+    const notServed = ledger.notServed(spec.name);
     const problem =
       info === undefined
         ? null
@@ -33,7 +36,9 @@ export function health(report: SyncReport | undefined, ledger: Ledger, now: Date
           ? 'expired'
           : left < lifetime * EXPIRING_SHARE
             ? 'expiring'
-            : null;
+            : notServed !== undefined
+              ? 'not_served'
+              : null;
     return {
       name: spec.name,
       domains: spec.domains,
@@ -48,13 +53,16 @@ export function health(report: SyncReport | undefined, ledger: Ledger, now: Date
               source: installed.source,
             },
       served: served ?? null,
+      notServed: notServed ?? null,
       lastResult: outcome?.result ?? null,
       lastRefusal: refusal ?? null,
     };
   });
   const allInstalled = certificates.every((c) => c.installed?.valid === true);
-  const expiring = certificates.some((c) => c.problem !== null);
-  const healthy = (report?.reachedStore === true || allInstalled) && !expiring;
+  const expiring = certificates.some((c) => c.problem === 'expired' || c.problem === 'expiring');
+  // nginx serving another certificate after every reload retried needs a person.
+  const stuck = certificates.some((c) => c.notServed?.gaveUp === true);
+  const healthy = (report?.reachedStore === true || allInstalled) && !expiring && !stuck;
   return {
     status: healthy ? 200 : 503,
     body: {

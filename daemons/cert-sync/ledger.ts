@@ -36,6 +36,8 @@ export type ApplyResult =
       readonly reason: RefusalReason;
       readonly detail: string;
       readonly serial?: string;
+      /** With `not_yet_valid`: when it becomes valid (ISO). */
+      readonly validFrom?: string;
     }
   | { readonly result: 'failed'; readonly code: string; readonly message: string; readonly serial?: string };
 
@@ -54,6 +56,22 @@ export interface Served {
   readonly notAfter?: string;
 }
 
+/** nginx serving another serial than the installed one, and the reloads retried since. */
+export interface NotServed {
+  /** The installed serial nginx does not serve. */
+  readonly serial: string;
+  /** When it was first seen (ISO). */
+  readonly since: string;
+  /** Reloads retried so far. */
+  readonly attempts: number;
+  /** When the last reload (the install's, or a retry) ran (ISO). */
+  readonly lastReloadAt: string;
+  /** When the next retry may run (ISO); absent once it gave up. */
+  readonly nextAt?: string;
+  /** Every retry of the schedule ran and nginx still serves another serial. */
+  readonly gaveUp: boolean;
+}
+
 export interface Ledger {
   readonly certs: readonly CertificateSpec[];
   spec(name: string): CertificateSpec | undefined;
@@ -67,6 +85,8 @@ export interface Ledger {
   lastRefusal(name: string): Refusal | undefined;
   recordServed(name: string, check: ServedCheck): void;
   lastServed(name: string): Served | undefined;
+  notServed(name: string): NotServed | undefined;
+  setNotServed(name: string, state: NotServed | undefined): void;
 }
 
 export function createLedger(
@@ -77,6 +97,7 @@ export function createLedger(
   const state = new Map<string, Installed>();
   const refusals = new Map<string, Refusal>();
   const served = new Map<string, Served>();
+  const notServed = new Map<string, NotServed>();
 
   return {
     certs,
@@ -100,6 +121,7 @@ export function createLedger(
       metrics.refusals.inc({ name, reason: refused.reason });
       const at = now().toISOString();
       const serial = refused.serial === undefined ? {} : { serial: refused.serial };
+      const validFrom = refused.validFrom === undefined ? {} : { validFrom: refused.validFrom.toISOString() };
       refusals.set(name, { at, reason: refused.reason, detail: refused.detail, source, ...serial });
       log.error(
         {
@@ -112,7 +134,7 @@ export function createLedger(
         },
         'certificate refused; the last good one stays',
       );
-      return { result: 'refused', reason: refused.reason, detail: refused.detail, ...serial };
+      return { result: 'refused', reason: refused.reason, detail: refused.detail, ...serial, ...validFrom };
     },
     lastRefusal: (name) => refusals.get(name),
     recordServed(name, check) {
@@ -127,9 +149,15 @@ export function createLedger(
       if (previous !== undefined && previous !== serial)
         metrics.servedInfo.remove({ name, serial: previous });
       metrics.servedInfo.set({ name, serial }, 1);
+      metrics.servedMatchesInstalled.set({ name }, check.status === 'ok' ? 1 : 0);
       metrics.servedExpiry.set({ name }, Math.floor(notAfter.getTime() / 1000));
       served.set(name, { at, status: check.status, serial, notAfter: notAfter.toISOString() });
     },
     lastServed: (name) => served.get(name),
+    notServed: (name) => notServed.get(name),
+    setNotServed(name, next) {
+      if (next === undefined) notServed.delete(name);
+      else notServed.set(name, next);
+    },
   };
 }

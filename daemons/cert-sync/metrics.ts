@@ -13,6 +13,10 @@ export interface CertSyncMetrics {
   readonly refusals: Counter<'name' | 'reason'>;
   readonly reloadFailures: Counter<'name' | 'stage'>;
   readonly verifyFailures: Counter<'name' | 'reason'>;
+  /** Reloads retried because nginx served another serial than installed, by how they ended. */
+  readonly reloadRetries: Counter<'name' | 'result'>;
+  /** 1 when nginx was last seen serving the installed serial, 0 when it served another. */
+  readonly servedMatchesInstalled: Gauge<'name'>;
   readonly installs: Counter<'name' | 'source'>;
   readonly storeErrors: Counter<'code'>;
 }
@@ -71,6 +75,18 @@ export function createCertSyncMetrics(): CertSyncMetrics {
       name: 'wsfleet_cert_sync_verify_failures_total',
       help: 'Checks after which nginx did not serve the installed serial: old_serial or unreachable',
       labelNames: ['name', 'reason'],
+      registers,
+    }),
+    reloadRetries: new Counter({
+      name: 'wsfleet_cert_sync_reload_retries_total',
+      help: 'nginx reloaded again because it served another serial than installed: result served, not_served or failed',
+      labelNames: ['name', 'result'],
+      registers,
+    }),
+    servedMatchesInstalled: new Gauge({
+      name: 'wsfleet_cert_sync_served_matches_installed',
+      help: '1 when nginx was last seen serving the installed serial, 0 when it served another',
+      labelNames: ['name'],
       registers,
     }),
     installs: new Counter({

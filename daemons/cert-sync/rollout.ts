@@ -86,6 +86,22 @@ export async function verifyServed(
 ): Promise<ServedCheck> {
   const check = await checkServed(ctx.nginx, name, serial, { ...ctx.served, attempts });
   ctx.ledger.recordServed(name, check);
+  // Another serial served: remembered (from the first time it is seen for this serial), so that
+  // the next checks reload again (apply.ts, RELOAD_RETRY); the right one served: forgotten.
+  const known = ctx.ledger.notServed(name);
+  if (check.status === 'ok' || (known !== undefined && known.serial !== serial))
+    ctx.ledger.setNotServed(name, undefined);
+  if (check.status === 'old_serial' && ctx.ledger.notServed(name) === undefined) {
+    const at = ctx.now().toISOString();
+    ctx.ledger.setNotServed(name, {
+      serial,
+      since: at,
+      attempts: 0,
+      lastReloadAt: at,
+      nextAt: at,
+      gaveUp: false,
+    });
+  }
   if (check.status !== 'ok') {
     ctx.metrics.verifyFailures.inc({ name, reason: check.status });
     ctx.log.error(

@@ -39,7 +39,15 @@ export interface Syncer {
   poll(): Promise<SyncReport>;
   /** The store's generation and serial last seen for `name`. */
   seen(name: string): { generation?: string; serial?: string } | undefined;
+  /**
+   * The earliest time a certificate refused as not yet valid becomes valid (plus a margin): a
+   * poll from then downloads it again although its generation did not change.
+   */
+  nextRecheck(): Date | undefined;
 }
+
+/** After a certificate's notBefore, before it is looked at again: clocks are not exact. */
+export const RECHECK_MARGIN_MS = 2_000;
 
 const UNREACHED = new Set(['WSFLEET_STORE_UNAVAILABLE', 'WSFLEET_STORE_DENIED']);
 
@@ -62,7 +70,7 @@ export function createSyncer({
   metrics: CertSyncMetrics;
   now: () => Date;
 }): Syncer {
-  const seen = new Map<string, { generation?: string; serial?: string; good: boolean }>();
+  const seen = new Map<string, { generation?: string; serial?: string; good: boolean; recheckAt?: number }>();
   let queue: Promise<unknown> = Promise.resolve();
 
   function storeFailure(name: string, err: unknown): CertOutcome {
@@ -93,8 +101,19 @@ export function createSyncer({
     const outcome: CertOutcome = { name, storeSerial: certificate.serial, generation, ...result };
     // A refused version is not fetched again at every poll (the next full sync looks again); a
     // failed install is retried at the next poll.
-    if (result.result !== 'failed')
-      seen.set(name, { generation, serial: certificate.serial, good: good(outcome) });
+    if (result.result !== 'failed') {
+      // Not yet valid is the one refusal that time cures: looked at again once it is valid.
+      const recheckAt =
+        result.result === 'refused' && result.validFrom !== undefined
+          ? new Date(result.validFrom).getTime() + RECHECK_MARGIN_MS
+          : undefined;
+      seen.set(name, {
+        generation,
+        serial: certificate.serial,
+        good: good(outcome),
+        ...(recheckAt === undefined ? {} : { recheckAt }),
+      });
+    }
     return outcome;
   }
 
@@ -106,12 +125,16 @@ export function createSyncer({
       return storeFailure(name, err);
     }
     const last = seen.get(name);
-    if (last !== undefined && last.generation === generation) {
+    const recheck = last?.recheckAt !== undefined && now().getTime() >= last.recheckAt;
+    if (last !== undefined && last.generation === generation && !recheck) {
       await applier.checkLive(name);
       if (generation === undefined) return { name, result: 'missing' };
       return { name, result: 'unchanged', good: last.good, storeSerial: last.serial, generation };
     }
-    log.info({ name, generation, previous: last?.generation }, 'store has a new generation; downloading');
+    if (recheck)
+      log.info({ name, generation }, 'the refused certificate is valid from now; downloading it again');
+    else
+      log.info({ name, generation, previous: last?.generation }, 'store has a new generation; downloading');
     return download(name);
   }
 
@@ -140,6 +163,10 @@ export function createSyncer({
     full: () => attempt('full', download),
     poll: () => attempt('poll', pollOne),
     seen: (name) => seen.get(name),
+    nextRecheck() {
+      const times = [...seen.values()].flatMap((s) => (s.recheckAt === undefined ? [] : [s.recheckAt]));
+      return times.length === 0 ? undefined : new Date(Math.min(...times));
+    },
   };
 }
 

@@ -45,6 +45,8 @@ export type Validation =
       readonly detail: string;
       /** The leaf's serial, when the leaf parsed. */
       readonly serial?: string;
+      /** With `not_yet_valid`: when it becomes valid (its notBefore), to look again then. */
+      readonly validFrom?: Date;
     };
 
 export interface ValidateOptions {
@@ -133,7 +135,7 @@ export function validateBundle(bundle: Bundle, options: ValidateOptions): Valida
   } catch (err) {
     return { ok: false, reason: 'parse', detail: `the leaf does not parse: ${(err as Error).message}` };
   }
-  const refuse = (reason: RefusalReason, detail: string): Validation => ({
+  const refuse = (reason: RefusalReason, detail: string): Extract<Validation, { ok: false }> => ({
     ok: false,
     reason,
     detail,
@@ -150,7 +152,10 @@ export function validateBundle(bundle: Bundle, options: ValidateOptions): Valida
       `the certificate does not cover ${missing.join(', ')} (it names ${info.dnsNames.join(', ') || 'nothing'})`,
     );
   if (options.now < info.notBefore)
-    return refuse('not_yet_valid', `valid only from ${info.notBefore.toISOString()}`);
+    return {
+      ...refuse('not_yet_valid', `valid only from ${info.notBefore.toISOString()}`),
+      validFrom: info.notBefore,
+    };
   if (options.now > info.notAfter) return refuse('expired', `expired at ${info.notAfter.toISOString()}`);
 
   const top = certs[certs.length - 1] as X509Certificate;

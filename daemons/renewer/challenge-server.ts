@@ -5,18 +5,27 @@
  * load balancer to prove that requests for the name reach this very process.
  *
  * A token it does not hold itself is looked up with `lookup` (the answers other renewers of the
- * same store left there, shared-challenges.ts), so any renewer the CA reaches can answer.
+ * same store left there, shared-challenges.ts), so any renewer the CA reaches can answer; those
+ * reads are cached and limited (challenge-lookup.ts): 429 for a source over its rate, 503 when
+ * the store is read too much overall.
  *
  * Under systemd socket activation it serves the inherited socket (fd 3), so port 80 needs no
- * privilege in the daemon itself.
+ * privilege in the daemon itself. That socket stays open while the daemon is dead, so a TCP
+ * check of port 80 proves nothing: autohealing checks `GET /livez` instead, which only a running
+ * daemon answers (200 while `live()` says so, 503 while it stops).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sendText } from '../shared/http.ts';
 import type { Logger } from '../shared/logger.ts';
+import { monotonicNow } from '../shared/token-bucket.ts';
+import { createChallengeLookup, type LookupEvent, type LookupLimits } from './challenge-lookup.ts';
 
 export const CHALLENGE_PATH = '/.well-known/acme-challenge/';
+
+/** The autohealing check's path: answered by this process, so a dead daemon fails it. */
+export const LIVEZ_PATH = '/livez';
 
 /** RFC 8555 §8.3: tokens are base64url; anything else cannot be ours. */
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
@@ -33,6 +42,14 @@ export interface ChallengeServerOptions {
   readonly fd?: number;
   /** Where answers this process does not hold are looked up (the store); unset: nowhere. */
   readonly lookup?: (token: string) => Promise<string | undefined>;
+  /** Whether the daemon runs, for `GET /livez`; unset: /livez is a 404 like any other path. */
+  readonly live?: () => boolean;
+  /** Bounds on `lookup` (defaults: LOOKUP_LIMITS). */
+  readonly limits?: Partial<LookupLimits>;
+  /** A monotonic clock in milliseconds, for the lookup cache and rate limits. */
+  readonly now?: () => number;
+  /** Each lookup's outcome (cache or store, found or absent, refused), for metrics. */
+  readonly onLookup?: (event: LookupEvent) => void;
   readonly log: Logger;
 }
 
@@ -77,6 +94,10 @@ export function createChallengeServer({
   port,
   fd,
   lookup,
+  live,
+  limits,
+  now = monotonicNow,
+  onLookup,
   log,
 }: ChallengeServerOptions): ChallengeServer {
   const answers = new Map<string, string>();
@@ -84,25 +105,61 @@ export function createChallengeServer({
   let starting: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
 
+  const limited =
+    lookup === undefined
+      ? undefined
+      : createChallengeLookup(lookup, {
+          now,
+          ...(limits === undefined ? {} : { limits }),
+          ...(onLookup === undefined ? {} : { onEvent: onLookup }),
+          onError: (err) => log.warn({ err }, 'could not look up a challenge answer in the store'),
+        });
+  let refusedSince = 0;
+  let lastRefusalWarning = Number.NEGATIVE_INFINITY;
+
   /** The answer for `token`: ours, else the shared one; a lookup that fails counts as none. */
-  async function answerFor(token: string): Promise<{ answer?: string; shared?: boolean }> {
+  async function answerFor(
+    token: string,
+    source: string,
+  ): Promise<{ answer?: string; shared?: boolean; refused?: 'source_rate' | 'busy' }> {
     const own = answers.get(token);
-    if (own !== undefined || lookup === undefined) return own === undefined ? {} : { answer: own };
-    try {
-      const shared = await lookup(token);
-      return shared === undefined ? {} : { answer: shared, shared: true };
-    } catch (err) {
-      log.warn({ err }, 'could not look up a challenge answer in the store');
-      return {};
+    if (own !== undefined) return { answer: own };
+    if (limited === undefined) return {};
+    const found = await limited(token, source);
+    if (found.kind === 'found') return { answer: found.answer, shared: true };
+    if (found.kind === 'absent') return {};
+    // Said once a minute at most, with how many were refused since.
+    refusedSince += 1;
+    const at = now();
+    if (at - lastRefusalWarning >= 60_000) {
+      log.warn(
+        { refused: refusedSince, reason: found.reason, source },
+        'refusing challenge lookups: too many tokens this renewer does not hold',
+      );
+      lastRefusalWarning = at;
+      refusedSince = 0;
     }
+    return { refused: found.reason };
+  }
+
+  /** Who asked: the client nginx names (it sets X-Forwarded-For, never appends), else the peer. */
+  function sourceOf(req: IncomingMessage): string {
+    const forwarded = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    return (first === undefined || first === '' ? (req.socket.remoteAddress ?? '') : first).slice(0, 64);
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0] ?? '';
+    if (path === LIVEZ_PATH && live !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+      const running = live();
+      sendText(res, running ? 200 : 503, running ? 'ok\n' : 'stopping\n');
+      return;
+    }
     const token = path.startsWith(CHALLENGE_PATH) ? path.slice(CHALLENGE_PATH.length) : undefined;
-    const { answer, shared } =
+    const { answer, shared, refused } =
       (req.method === 'GET' || req.method === 'HEAD') && token !== undefined && TOKEN.test(token)
-        ? await answerFor(token)
+        ? await answerFor(token, sourceOf(req))
         : {};
     const fields = {
       method: req.method,
@@ -111,6 +168,14 @@ export function createChallengeServer({
       remoteAddress: req.socket.remoteAddress,
       userAgent: req.headers['user-agent'],
     };
+    if (refused !== undefined) {
+      const status = refused === 'source_rate' ? 429 : 503;
+      log.debug({ ...fields, status, reason: refused }, 'challenge lookup refused');
+      sendText(res, status, refused === 'source_rate' ? 'too many requests\n' : 'busy\n', {
+        'retry-after': '1',
+      });
+      return;
+    }
     if (answer === undefined) {
       log.debug({ ...fields, status: 404 }, 'challenge request for nothing we serve');
       sendText(res, 404, 'not found\n');

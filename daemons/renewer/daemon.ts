@@ -16,7 +16,7 @@ import { type ChallengeServer, createChallengeServer } from './challenge-server.
 import { type CertificateSpec, directoryUrl, openCertStore, type RenewerConfig } from './config.ts';
 import { type ControlServer, createControlServer, type RenewCommand } from './control.ts';
 import { directoryAgent } from './directory-trust.ts';
-import { createRenewerMetrics, type RenewerMetrics } from './metrics.ts';
+import { countLookup, createRenewerMetrics, type RenewerMetrics } from './metrics.ts';
 import {
   type ChainInfo,
   createRenewer,
@@ -153,12 +153,16 @@ export interface RenewerDaemon {
 
 export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDeps): RenewerDaemon {
   const log = deps.log;
-  const metrics = createRenewerMetrics();
   const store = deps.store ?? openCertStore(config);
+  let running = false;
+  const metrics = createRenewerMetrics();
   const challenges = createChallengeServer({
     host: config.httpHost,
     port: config.httpPort,
     lookup: (token) => store.challenge(token),
+    // /livez on port 80, the autohealing check: this process answers it, started and not stopping.
+    live: () => running,
+    onLookup: (event) => countLookup(metrics, event),
     log,
     ...(deps.challengeFd === undefined ? {} : { fd: deps.challengeFd }),
   });
@@ -234,10 +238,12 @@ export function createRenewerDaemon(config: RenewerConfig, deps: RenewerDaemonDe
       const metricsAddress = await admin.start(config.metricsPort, config.metricsHost);
       await control.start();
       scheduler.start();
+      running = true;
       return { challenges: challenges.address(), metrics: metricsAddress };
     },
     close() {
       closing ??= (async () => {
+        running = false;
         await scheduler.close();
         await control.close();
         await challenges.close();

@@ -1,5 +1,13 @@
 /** The renewer's Prometheus series, named in the spirit of cert-manager's (README lists them). */
 import { Counter, createRegistry, Gauge, type Registry } from '../shared/metrics.ts';
+import type { LookupEvent } from './challenge-lookup.ts';
+
+/** Counts a challenge lookup's outcome in its series. */
+export function countLookup(metrics: RenewerMetrics, event: LookupEvent): void {
+  const [kind, detail] = event.split(':') as [string, string];
+  if (kind === 'refused') metrics.challengeLookupsRefused.inc({ reason: detail });
+  else metrics.challengeLookups.inc({ from: kind, result: detail });
+}
 
 export interface RenewerMetrics {
   readonly registry: Registry;
@@ -10,6 +18,9 @@ export interface RenewerMetrics {
   readonly onTrack: Gauge<'name'>;
   readonly failures: Counter<'name' | 'reason'>;
   readonly issued: Counter<'name'>;
+  /** The challenge server's lookups of answers it does not hold: from the cache or the store. */
+  readonly challengeLookups: Counter<'from' | 'result'>;
+  readonly challengeLookupsRefused: Counter<'reason'>;
 }
 
 export function createRenewerMetrics(): RenewerMetrics {
@@ -57,6 +68,18 @@ export function createRenewerMetrics(): RenewerMetrics {
       name: 'wsfleet_renewer_certificates_issued_total',
       help: 'Certificates issued and stored',
       labelNames: ['name'],
+      registers,
+    }),
+    challengeLookups: new Counter({
+      name: 'wsfleet_renewer_challenge_lookups_total',
+      help: 'Challenge tokens this renewer does not hold, looked up: from (cache, store), result (found, absent, error)',
+      labelNames: ['from', 'result'],
+      registers,
+    }),
+    challengeLookupsRefused: new Counter({
+      name: 'wsfleet_renewer_challenge_lookups_refused_total',
+      help: 'Challenge lookups refused without a store read: reason source_rate (429) or busy (503)',
+      labelNames: ['reason'],
       registers,
     }),
   };

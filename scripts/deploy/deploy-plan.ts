@@ -62,24 +62,38 @@ function httpCheck(config: FleetConfig, name: string, path: string, why: string,
   );
 }
 
-function healthCheckSteps(config: FleetConfig, names: FleetNames): Step[] {
-  const r = `--region=${config.region}`;
-  const timing = ['--check-interval=10s', '--timeout=5s', '--healthy-threshold=2', '--unhealthy-threshold=3'];
-  const renewer = ensure(
-    `health check ${names.healthCheck.renewer} (TCP 80, the renewer's autohealing)`,
-    ['compute', 'health-checks', 'describe', names.healthCheck.renewer, r],
-    // TCP: the renewer's HTTP /healthz listens on loopback only; port 80 is its challenge server.
-    ['compute', 'health-checks', 'create', 'tcp', names.healthCheck.renewer, r, '--port=80', ...timing],
+const CHECK_TIMING = [
+  '--check-interval=10s',
+  '--timeout=5s',
+  '--healthy-threshold=2',
+  '--unhealthy-threshold=3',
+];
+
+/**
+ * The renewer's autohealing check: HTTP /livez on port 80, which the daemon answers itself. Not
+ * TCP 80: systemd's socket holds that port and accepts while the daemon is dead.
+ */
+export function renewerHealthCheckStep(config: FleetConfig, names: FleetNames): Step {
+  return httpCheck(
+    config,
+    names.healthCheck.renewer,
+    '/livez',
+    "the renewer daemon's liveness, for its autohealing",
+    CHECK_TIMING,
   );
+}
+
+function healthCheckSteps(config: FleetConfig, names: FleetNames): Step[] {
+  const renewer = renewerHealthCheckStep(config, names);
   if (config.app.healthCheck !== undefined) return [renewer];
   return [
-    httpCheck(config, names.healthCheck.app, '/readyz', 'readiness, for the load balancer', timing),
+    httpCheck(config, names.healthCheck.app, '/readyz', 'readiness, for the load balancer', CHECK_TIMING),
     httpCheck(
       config,
       names.healthCheck.appLive,
       '/livez',
       "liveness, for the app group's autohealing",
-      timing,
+      CHECK_TIMING,
     ),
     renewer,
   ];

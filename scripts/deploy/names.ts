@@ -21,8 +21,17 @@ export interface FleetNames {
   };
   readonly appAddress: string;
   readonly renewerAddress: string;
-  /** app: readiness, for the load balancer; appLive: liveness, for the app group's autohealing. */
-  readonly healthCheck: { readonly app: string; readonly appLive: string; readonly renewer: string };
+  /**
+   * app: readiness, for the load balancer; appLive: liveness, for the app group's autohealing;
+   * renewer: the renewer's liveness (HTTP /livez) for its autohealing; renewerTcp: the TCP check
+   * older deploys made in its place (a check's type cannot be changed: only deleted).
+   */
+  readonly healthCheck: {
+    readonly app: string;
+    readonly appLive: string;
+    readonly renewer: string;
+    readonly renewerTcp: string;
+  };
   readonly redis: string;
   /** The project custom role that lets the app VMs read Redis's AUTH string (ids take no hyphen). */
   readonly redisAuthRole: string;
@@ -53,7 +62,12 @@ export function fleetNames(config: Pick<FleetConfig, 'name' | 'project' | 'regio
     },
     appAddress: `${n}-app`,
     renewerAddress: `${n}-renewer`,
-    healthCheck: { app: `${n}-app-http`, appLive: `${n}-app-live`, renewer: `${n}-renewer-tcp` },
+    healthCheck: {
+      app: `${n}-app-http`,
+      appLive: `${n}-app-live`,
+      renewer: `${n}-renewer-live`,
+      renewerTcp: `${n}-renewer-tcp`,
+    },
     redis: `${n}-redis`,
     // A fleet name has no underscore, so hyphens to underscores keeps ids of fleets apart.
     redisAuthRole: `${n.replaceAll('-', '_')}_redis_auth`,

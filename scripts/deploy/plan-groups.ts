@@ -97,6 +97,24 @@ function createGroup(
   );
 }
 
+/**
+ * Points a group's autohealing at `healthCheck` when it uses another check (the renewer's TCP
+ * check of an older deploy); nothing when it already does.
+ */
+export function healingUpdate(
+  config: FleetConfig,
+  group: GroupRef,
+  found: Json,
+  healthCheck: string,
+): Argv[] {
+  const path = regionalPath(config, 'healthChecks', healthCheck);
+  const healing = Array.isArray(found.autoHealingPolicies) ? (found.autoHealingPolicies as Json[]) : [];
+  if (healing.some((h) => String(h.healthCheck).endsWith(`/${path}`))) return [];
+  return [
+    groupCommand(['update'], group, `--health-check=${path}`, `--initial-delay=${INITIAL_DELAY_SECONDS}`),
+  ];
+}
+
 function describeGroup(group: GroupRef): Argv {
   return groupCommand(['describe'], group);
 }
@@ -127,7 +145,10 @@ export function renewerGroupSteps(
           ];
         }
         const current = currentTemplate(found as Json);
-        return current === template ? [] : [startUpdate(config, group, template, RENEWER_ROLLOUT)];
+        return [
+          ...(current === template ? [] : [startUpdate(config, group, template, RENEWER_ROLLOUT)]),
+          ...healingUpdate(config, group, found as Json, healthCheck),
+        ];
       },
     },
     {

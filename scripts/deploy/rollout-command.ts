@@ -12,7 +12,7 @@ import { EXIT } from '../../daemons/shared/errors.ts';
 import { type Rollout, rolloutOf } from './checks.ts';
 import { type Io, openFleet, processIo, reportFailures } from './command-io.ts';
 import { rolloutOptions } from './deploy-options.ts';
-import { type Facts, redisStep, templates } from './deploy-plan.ts';
+import { type Facts, redisStep, renewerHealthCheckStep, templates } from './deploy-plan.ts';
 import { DeployError, FleetConfigError } from './errors.ts';
 import type { FleetConfig } from './fleet-config.ts';
 import type { Argv, Gcloud } from './gcloud.ts';
@@ -23,6 +23,7 @@ import {
   type GroupRef,
   groupCommand,
   groupRefs,
+  healingUpdate,
   RENEWER_ROLLOUT,
   startUpdate,
 } from './plan-groups.ts';
@@ -44,15 +45,23 @@ function missing(what: string): DeployError {
   return new DeployError('WSFLEET_DEPLOY_MISSING', `${what} does not exist: run \`wsfleet deploy\` first`);
 }
 
-function updateStep(config: FleetConfig, group: GroupRef, template: string, rollout: Rollout): Step {
+function updateStep(
+  config: FleetConfig,
+  group: GroupRef,
+  template: string,
+  rollout: Rollout,
+  healthCheck?: string,
+): Step {
   return {
     title: `rolling update of ${group.name} to ${template}`,
     describe: groupCommand(['describe'], group),
     plan(found) {
       if (found === undefined) throw missing(`group ${group.name}`);
-      return currentTemplate(found as Record<string, unknown>) === template
-        ? []
-        : [startUpdate(config, group, template, rollout)];
+      const g = found as Record<string, unknown>;
+      return [
+        ...(currentTemplate(g) === template ? [] : [startUpdate(config, group, template, rollout)]),
+        ...(healthCheck === undefined ? [] : healingUpdate(config, group, g, healthCheck)),
+      ];
     },
   };
 }
@@ -150,8 +159,10 @@ export async function rollout(
       const steps: PlanItem[] = [
         // The app's user-data names Redis: read its address (it is not created here).
         ...(redis === undefined ? [] : [mustExist(redis, `Redis instance ${names.redis}`)]),
+        // A fleet deployed before the renewer had /livez gets the check and its autohealing on it.
+        renewerHealthCheckStep(config, names),
         t.renewer.step,
-        updateStep(config, groups.renewer, t.renewer.name, RENEWER_ROLLOUT),
+        updateStep(config, groups.renewer, t.renewer.name, RENEWER_ROLLOUT, names.healthCheck.renewer),
         () => {
           const template = t.app();
           appTemplate = template.name;

@@ -81,6 +81,8 @@ export function teardownPlan(config: FleetConfig, names: FleetNames, deleteData:
         ]
       : []),
     compute('health-checks', names.healthCheck.renewer, r),
+    // Older deploys checked the renewer over TCP: gone with the fleet too.
+    compute('health-checks', names.healthCheck.renewerTcp, r),
     ...('create' in config.redis
       ? [
           removal(

@@ -339,6 +339,32 @@ function action(state: EndpointState, p: Parsed, path: string, body: Json): Json
   }
 }
 
+/**
+ * Google refuses to delete a health check that a backend service or a group's autohealing still
+ * names: 400 `resourceInUseByAnotherResource`, naming the user.
+ */
+function refuseInUse(state: EndpointState, path: string): void {
+  for (const [userPath, user] of state.resources) {
+    const healing = Array.isArray(user.autoHealingPolicies) ? (user.autoHealingPolicies as Json[]) : [];
+    const named = [
+      ...healing.map((h) => h.healthCheck),
+      ...(Array.isArray(user.healthChecks) ? (user.healthChecks as unknown[]) : []),
+    ];
+    if (named.some((link) => pathOf(state, link) === path)) {
+      const short = (p: string) => p.replace(/^\/compute\/v1\//, '');
+      const message = `The health_check resource '${short(path)}' is already being used by '${short(userPath)}'`;
+      throw new ApiError(400, message, {
+        error: {
+          code: 400,
+          message,
+          status: 'INVALID_ARGUMENT',
+          errors: [{ message, domain: 'global', reason: 'resourceInUseByAnotherResource' }],
+        },
+      });
+    }
+  }
+}
+
 /** Answers a Compute Engine request, or throws an ApiError. */
 export function handleCompute(state: EndpointState, request: RecordedRequest): Json {
   const p = parse(request.path);
@@ -384,6 +410,7 @@ export function handleCompute(state: EndpointState, request: RecordedRequest): J
     }
     case 'DELETE': {
       const resource = existing(state, path);
+      if (p.collection === 'healthChecks') refuseInUse(state, path);
       for (const managed of managedInstances(resource))
         state.resources.delete(pathOf(state, managed.instance));
       state.resources.delete(path);

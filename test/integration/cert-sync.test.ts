@@ -217,6 +217,64 @@ describe('wsfleet cert-sync (the real entry point, a real nginx)', () => {
     expect(daemon.logs().some((l) => l.msg === 'SIGHUP: syncing now')).toBe(true);
   });
 
+  it('reloads nginx again when it still serves the old serial after a reload', async () => {
+    const { url, store } = await fileStore();
+    const first = await leaf();
+    await store.publish(first.version, undefined);
+    const { args, served, nginx, metricsPort } = await setup(url, ['--poll-interval', '1']);
+    // A reload that reports success but does not take, as many times as `skips` says (a master
+    // that missed the signal, a reload unit that did nothing): nginx keeps serving what it had.
+    const skips = join(work, `skip-reloads-${n}`);
+    cleanups.push(() => rm(skips, { force: true }));
+    const reload = args.indexOf('--nginx-reload') + 1;
+    args[reload] = JSON.stringify([
+      'sh',
+      '-c',
+      `n=$(cat '${skips}' 2>/dev/null || echo 0); if [ "$n" -gt 0 ]; then echo $((n - 1)) > '${skips}'; else kill -HUP ${String(nginx.master.pid)}; fi`,
+    ]);
+    const daemon = spawnCli(['cert-sync', 'run', ...args]);
+    processes.push(daemon);
+    await waitFor(
+      async () => (await served().catch(() => '')) === first.issued.serial,
+      20_000,
+      'the first one',
+    );
+
+    // The install's reload does not take; the one retried at the next poll does.
+    await writeFile(skips, '1');
+    const second = await leaf();
+    await store.publish(second.version, await store.currentGeneration(NAME));
+    await waitFor(
+      () =>
+        daemon.logs().some((l) => l.code === 'WSFLEET_CERT_NOT_SERVED' && l.serial === second.issued.serial),
+      15_000,
+      'the served check to notice',
+    );
+    await waitFor(
+      async () => (await served()) === second.issued.serial,
+      15_000,
+      'nginx to serve the new one after a reload retried',
+    );
+    expect(
+      daemon.logs().filter((l) => l.msg === 'nginx still served the old certificate; reloading it again'),
+    ).toHaveLength(1);
+    await waitFor(
+      async () => {
+        const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        return (
+          text.includes(`wsfleet_cert_sync_served_matches_installed{name="${NAME}"} 1`) &&
+          text.includes(`wsfleet_cert_sync_reload_retries_total{name="${NAME}",result="served"} 1`)
+        );
+      },
+      10_000,
+      'the metrics to say nginx serves what is installed, after one retry',
+    );
+    const health = (await (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).json()) as {
+      certificates: { problem: string | null; notServed: unknown }[];
+    };
+    expect(health.certificates[0]).toMatchObject({ problem: null, notServed: null });
+  });
+
   it('installs a corrupt certificate nowhere and keeps serving the last good one', async () => {
     const { url, store, root } = await fileStore();
     const good = await leaf();

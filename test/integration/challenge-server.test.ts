@@ -122,6 +122,59 @@ describe('ChallengeServer', () => {
     });
   });
 
+  describe('/livez (the autohealing check: the daemon answers, not the socket)', () => {
+    async function withLive(live: () => boolean) {
+      const memory = memoryLog();
+      const server = createChallengeServer({ host: '127.0.0.1', port: 0, log: memory.log, live });
+      servers.push(server);
+      await server.start();
+      return { server, base: `http://127.0.0.1:${server.address()?.port}` };
+    }
+
+    it('answers 200 while the daemon runs, 503 once it does not, and never looks it up', async () => {
+      let running = true;
+      const asked: string[] = [];
+      const memory = memoryLog();
+      const server = createChallengeServer({
+        host: '127.0.0.1',
+        port: 0,
+        log: memory.log,
+        live: () => running,
+        lookup: async (token) => {
+          asked.push(token);
+          return undefined;
+        },
+      });
+      servers.push(server);
+      await server.start();
+      const base = `http://127.0.0.1:${server.address()?.port}`;
+      expect(await get(base, '/livez')).toEqual({
+        status: 200,
+        type: 'text/plain; charset=utf-8',
+        body: 'ok\n',
+      });
+      expect((await get(base, '/livez', 'HEAD')).status).toBe(200);
+      running = false;
+      expect((await get(base, '/livez')).status).toBe(503);
+      expect(asked).toEqual([]);
+    });
+
+    it.each([
+      ['a POST', 'POST', '/livez'],
+      ['more path', 'GET', '/livez/more'],
+      ['another health path', 'GET', '/healthz'],
+      ['the metrics path', 'GET', '/metrics'],
+    ])('answers %s with 404', async (_what, method, path) => {
+      const { base } = await withLive(() => true);
+      expect((await get(base, path, method)).status).toBe(404);
+    });
+
+    it('is a 404 without a liveness source (a challenge server alone is not a daemon)', async () => {
+      const { base } = await started();
+      expect((await get(base, '/livez')).status).toBe(404);
+    });
+  });
+
   describe('lookup (answers another renewer of the store holds)', () => {
     it('serves a token it does not hold from the lookup, preferring its own answers', async () => {
       const asked: string[] = [];

@@ -223,7 +223,8 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     expect(renewer).toMatchObject({
       name: 'wsfleet-renewer',
       targetSize: 0,
-      autoHealingPolicies: [{ healthCheck: healthCheck('wsfleet-renewer-tcp'), initialDelaySec: 300 }],
+      // HTTP /livez, which the daemon answers: systemd's socket holds port 80 while it is dead.
+      autoHealingPolicies: [{ healthCheck: healthCheck('wsfleet-renewer-live'), initialDelaySec: 300 }],
       statefulPolicy: { preservedState: { internalIPs: { nic0: { autoDelete: 'NEVER' } } } },
       updatePolicy: {
         type: 'PROACTIVE',
@@ -274,6 +275,10 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
       httpHealthCheck: { port: 80, requestPath: '/readyz' },
     });
     expect(only('POST', '/healthChecks', 'wsfleet-app-live')).toMatchObject({
+      type: 'HTTP',
+      httpHealthCheck: { port: 80, requestPath: '/livez' },
+    });
+    expect(only('POST', '/healthChecks', 'wsfleet-renewer-live')).toMatchObject({
       type: 'HTTP',
       httpHealthCheck: { port: 80, requestPath: '/livez' },
     });
@@ -378,6 +383,52 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     expect(last?.method).toBe('GET');
     expect(last?.path).toMatch(/\/instanceGroupManagers\/wsfleet-app$/);
     expect(result.out).toContain('rolled out: both groups are stable on the new templates');
+  });
+
+  it("moves the renewer's autohealing of a fleet an older deploy made (TCP 80) to /livez on rollout", {
+    timeout: 180_000,
+  }, async () => {
+    const regional = `/compute/v1/projects/${PROJECT}/regions/europe-west4/healthChecks`;
+    const group = fleet.endpoint.resources.get(
+      `/compute/v1/projects/${PROJECT}/zones/europe-west4-a/instanceGroupManagers/wsfleet-renewer`,
+    );
+    const live = fleet.endpoint.resources.get(`${regional}/wsfleet-renewer-live`);
+    if (group === undefined || live === undefined)
+      throw new Error('the deploy left no renewer group or check');
+    // What an older deploy left: a TCP check on port 80, the group's autohealing on it.
+    fleet.endpoint.resources.delete(`${regional}/wsfleet-renewer-live`);
+    fleet.endpoint.resources.set(`${regional}/wsfleet-renewer-tcp`, {
+      ...live,
+      name: 'wsfleet-renewer-tcp',
+      type: 'TCP',
+      httpHealthCheck: undefined,
+      tcpHealthCheck: { port: 80 },
+      selfLink: `${origin}${regional}/wsfleet-renewer-tcp`,
+    });
+    group.autoHealingPolicies = [
+      { healthCheck: `${origin}${regional}/wsfleet-renewer-tcp`, initialDelaySec: 300 },
+    ];
+    fleet.endpoint.clear();
+    const result = await fleet.run(rollout, ['--images-dir', fleet.imagesDir, '--wait-timeout', '60']);
+    expect(result.err).toBe('');
+    expect(result.code).toBe(0);
+    expect(mutations(fleet.endpoint.requests)).toEqual([
+      `POST ${R}/healthChecks`,
+      `PATCH ${C}/zones/europe-west4-a/instanceGroupManagers/wsfleet-renewer`,
+    ]);
+    expect(only('POST', '/healthChecks')).toMatchObject({
+      name: 'wsfleet-renewer-live',
+      type: 'HTTP',
+      httpHealthCheck: { port: 80, requestPath: '/livez' },
+    });
+    expect(only('PATCH', '/instanceGroupManagers/wsfleet-renewer')).toMatchObject({
+      autoHealingPolicies: [
+        {
+          healthCheck: `${origin}/compute/v1/projects/${PROJECT}/regions/europe-west4/healthChecks/wsfleet-renewer-live`,
+          initialDelaySec: 300,
+        },
+      ],
+    });
   });
 
   it('shows the groups, their health and images, and the certificate expiry', {

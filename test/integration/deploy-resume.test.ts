@@ -110,6 +110,14 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
   });
 
   it('tears down in reverse order and keeps the bucket', { timeout: 180_000 }, async () => {
+    // The renewer's TCP check an older deploy made, still there.
+    const checks = `/compute/v1/projects/${PROJECT}/regions/europe-west4/healthChecks`;
+    fleet.endpoint.resources.set(`${checks}/wsfleet-renewer-tcp`, {
+      name: 'wsfleet-renewer-tcp',
+      type: 'TCP',
+      tcpHealthCheck: { port: 80 },
+      selfLink: `${fleet.endpoint.url}${checks}/wsfleet-renewer-tcp`,
+    });
     fleet.endpoint.clear();
     const result = await fleet.run(teardown, [], async () => PROJECT);
     expect(result.err).toBe('');
@@ -125,6 +133,7 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
       ),
       `DELETE ${R}/healthChecks/wsfleet-app-http`,
       `DELETE ${R}/healthChecks/wsfleet-app-live`,
+      `DELETE ${R}/healthChecks/wsfleet-renewer-live`,
       `DELETE ${R}/healthChecks/wsfleet-renewer-tcp`,
       `DELETE ${R}/addresses/wsfleet-app`,
       `DELETE ${R}/addresses/wsfleet-renewer`,

@@ -2,9 +2,13 @@
  * The renewer as it runs: the real entry point spawned with flags, Pebble as the CA, and the
  * `renew` and `status` commands talking to it or working without it.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createChallengeServer } from '../../daemons/renewer/challenge-server.ts';
@@ -14,10 +18,19 @@ import { createRenewerMetrics } from '../../daemons/renewer/metrics.ts';
 import { parseConfig } from '../../daemons/shared/config.ts';
 import { createLogger } from '../../daemons/shared/logger.ts';
 import { createCertStore, createFileStore } from '../../daemons/shared/store/index.ts';
-import { type DaemonProcess, spawnCli } from '../helpers/app.ts';
+import { BUNDLE, type DaemonProcess, spawnCli } from '../helpers/app.ts';
 import { freePort } from '../helpers/net.ts';
 import { type Pebble, startPebble, trustAgent } from '../helpers/pebble.ts';
 import { waitFor } from '../helpers/wait.ts';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe('wsfleet renewer (the real entry point)', () => {
   let pebble: Pebble;
@@ -169,6 +182,81 @@ describe('wsfleet renewer (the real entry point)', () => {
     const bad = await cli(['renewer', 'renew', 'x.test', '--directory-ca', empty], rest);
     expect(bad.code).toBe(78);
     expect(bad.stderr).toContain(`\`--directory-ca\` ${empty} holds no PEM certificate`);
+  });
+
+  it('answers /livez on the challenge port itself: 200 while it runs, nothing once dead although the socket still accepts', async () => {
+    const { env } = setup();
+    // python3 stands in for systemd's socket unit: it binds the port and keeps it, and starts the
+    // daemon with the socket at fd 3 (LISTEN_FDS, LISTEN_PID), as wsfleet-renewer.socket does.
+    const holder = spawn(
+      'python3',
+      [
+        '-c',
+        `
+import os, signal, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+pid = os.fork()
+if pid == 0:
+    os.dup2(s.fileno(), 3)
+    os.set_inheritable(3, True)
+    os.environ["LISTEN_FDS"] = "1"
+    os.environ["LISTEN_PID"] = str(os.getpid())
+    os.execv(sys.argv[1], sys.argv[1:])
+print(s.getsockname()[1], pid, flush=True)
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+# Reaps the daemon when it dies, as systemd does, so that its pid is gone.
+signal.signal(signal.SIGCHLD, lambda *_: os.waitpid(-1, os.WNOHANG))
+while True:
+    signal.pause()
+`,
+        process.execPath,
+        BUNDLE,
+        'renewer',
+        'run',
+        '--cert',
+        'live.test',
+      ],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    let daemonPid: number | undefined;
+    try {
+      const [first] = (await Promise.race([
+        once(createInterface({ input: holder.stdout as NodeJS.ReadableStream }), 'line'),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('no socket within 10 s')), 10_000)),
+      ])) as [string];
+      const [port, pid] = first.split(' ').map(Number) as [number, number];
+      daemonPid = pid;
+      const livez = async (timeoutMs: number) => {
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/livez`, {
+            signal: AbortSignal.timeout(timeoutMs),
+          });
+          return res.status;
+        } catch {
+          return 'no answer';
+        }
+      };
+      await waitFor(async () => (await livez(2_000)) === 200, 15_000, '/livez to answer 200');
+      expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => !isAlive(pid), 5_000, 'the daemon to be gone');
+      // A TCP check still passes: the kernel accepts on the socket its holder keeps open ...
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.destroy();
+      // ... but nothing answers /livez within the health check's 5 s timeout.
+      expect(await livez(5_000)).toBe('no answer');
+    } finally {
+      if (daemonPid !== undefined && isAlive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
+      if (holder.exitCode === null) {
+        const exited = once(holder, 'exit');
+        holder.kill('SIGKILL');
+        await exited;
+      }
+    }
   });
 
   it('finishes the work of a renewer killed mid-order once its lease expires', async () => {

@@ -64,8 +64,11 @@ async function localImage(role: Role): Promise<LocalManifest> {
 }
 
 interface Machine extends LabMachine {
-  /** GET http://127.0.0.1:<port><path> inside the machine's network; resolves with status and body. */
-  get(port: number, path: string): Promise<{ status: number; body: string }>;
+  /**
+   * GET http://127.0.0.1:<port><path> inside the machine's network; resolves with status and
+   * body; with `timeoutMs`, status 0 when nothing answers by then (without, sh's bound applies).
+   */
+  get(port: number, path: string, timeoutMs?: number): Promise<{ status: number; body: string }>;
   /** Powers off and removes the machine's folder. */
   remove(): Promise<void>;
 }
@@ -106,8 +109,9 @@ async function bootVm(
   });
   const vm: Machine = {
     ...machine,
-    async get(port, path) {
-      const script = `fetch('http://127.0.0.1:${port}${path}').then(async r => console.log(JSON.stringify({status: r.status, body: await r.text()})))`;
+    async get(port, path, timeoutMs) {
+      const signal = timeoutMs === undefined ? '' : `, { signal: AbortSignal.timeout(${timeoutMs}) }`;
+      const script = `fetch('http://127.0.0.1:${port}${path}'${signal}).then(async r => console.log(JSON.stringify({status: r.status, body: await r.text()})), () => console.log(JSON.stringify({status: 0, body: ''})))`;
       const out = await sh('nsenter', [
         `--net=/proc/${machine.leader}/ns/net`,
         '--',
@@ -553,6 +557,18 @@ describe('units on a booted machine', () => {
       expect((await vm.get(80, '/.well-known/acme-challenge/unknown-token')).status).toBe(404);
       await vm.run(['systemctl', 'restart', 'wsfleet-renewer.service']);
       expect((await vm.get(80, '/.well-known/acme-challenge/unknown-token')).status).toBe(404);
+    });
+
+    it('answers /livez on port 80 from the daemon: a hung daemon fails it while the socket still accepts', async () => {
+      expect(await vm.get(80, '/livez')).toEqual({ status: 200, body: 'ok\n' });
+      await vm.run(['systemctl', 'kill', '--signal=SIGSTOP', 'wsfleet-renewer.service']);
+      try {
+        // Within the 5 s the deploy's health check waits, nothing answers.
+        expect((await vm.get(80, '/livez', 5_000)).status).toBe(0);
+      } finally {
+        await vm.run(['systemctl', 'kill', '--signal=SIGCONT', 'wsfleet-renewer.service']);
+      }
+      expect((await vm.get(80, '/livez')).status).toBe(200);
     });
 
     it('stops with exit 0 on `systemctl stop`', async () => {

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { certSyncOptions, parseArgv } from '../../daemons/cert-sync/config.ts';
 import { type CertSync, createCertSync, pollDelayMs } from '../../daemons/cert-sync/daemon.ts';
 import { readSyncState } from '../../daemons/cert-sync/state-file.ts';
+import { RECHECK_MARGIN_MS } from '../../daemons/cert-sync/sync.ts';
 import { createTrustAnchors } from '../../daemons/cert-sync/trust.ts';
 import { parseConfig } from '../../daemons/shared/config.ts';
 import { createLogger } from '../../daemons/shared/logger.ts';
@@ -16,6 +17,7 @@ import {
   StoreError,
 } from '../../daemons/shared/store/index.ts';
 import {
+  type Authority,
   type CertFactory,
   certificateVersion,
   createCertFactory,
@@ -58,13 +60,14 @@ describe('cert-sync daemon', () => {
   let factory: CertFactory;
   let rootPem: string;
   let leaves: Leaf[];
+  let intermediate: Authority;
   const open: { dir: string; certSync: CertSync }[] = [];
 
   beforeAll(async () => {
     factory = await createCertFactory();
     const root = await factory.root('Daemon Root');
     rootPem = root.certPem;
-    const intermediate = await factory.intermediate(root, 'Daemon R1');
+    intermediate = await factory.intermediate(root, 'Daemon R1');
     leaves = [await factory.leaf(intermediate, [NAME]), await factory.leaf(intermediate, [NAME])];
   });
 
@@ -239,6 +242,28 @@ describe('cert-sync daemon', () => {
       served: { status: 'ok', serial: leaf(0).serial },
     });
     expect(JSON.stringify(state)).not.toContain('PRIVATE KEY');
+  });
+
+  it('looks again at a certificate refused as not yet valid once it is, not at the next daily sync', async () => {
+    const clock = { now: new Date() };
+    const { inner, counts, certSync } = await setup(['--poll-interval', '3600'], false, clock);
+    await certSync.start();
+    const notBefore = new Date(Math.ceil((Date.now() + 3_600_000) / 1000) * 1000);
+    const future = await factory.leaf(intermediate, [NAME], { notBefore });
+    // The clock two seconds before the certificate's start: the next check is due about then.
+    clock.now = new Date(notBefore.getTime() - 2_000);
+    await inner.publish(certificateVersion(future, [NAME]), undefined);
+    const first = await certSync.syncOnce();
+    expect(first.certificates[0]).toMatchObject({ result: 'refused', reason: 'not_yet_valid' });
+    const downloads = counts.current;
+    // Time passes; no store change, and the regular poll is an hour away.
+    clock.now = new Date(notBefore.getTime() + RECHECK_MARGIN_MS + 1_000);
+    await waitFor(
+      () => certSync.ledger.installed(NAME)?.info.serial === future.serial,
+      10_000,
+      'the re-check',
+    );
+    expect(counts.current).toBe(downloads + 1);
   });
 
   it('does not download a refused certificate again at every poll', async () => {

@@ -2,7 +2,8 @@ import { lstat, mkdir, mkdtemp, readdir, readlink, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Applier, createApplier } from '../../daemons/cert-sync/apply.ts';
+import { type Applier, createApplier, RELOAD_RETRY } from '../../daemons/cert-sync/apply.ts';
+import { health } from '../../daemons/cert-sync/health.ts';
 import { listVersions, prepareDir, swapLive } from '../../daemons/cert-sync/install.ts';
 import { type CertSyncMetrics, createCertSyncMetrics } from '../../daemons/cert-sync/metrics.ts';
 import { createTrustAnchors } from '../../daemons/cert-sync/trust.ts';
@@ -151,6 +152,31 @@ describe('cert-sync install and rollback', () => {
       expect(info).toEqual([{ name: NAME, serial: leaf(0).serial, value: 1 }]);
     });
 
+    it('reloads nginx again at the next check when it still serves the old serial, and says so', async () => {
+      await applier.offer(NAME, leaf(0), 'store');
+      nginx.stale = true;
+      await applier.offer(NAME, leaf(1), 'store');
+      expect(applier.ledger.notServed(NAME)).toMatchObject({ attempts: 0, serial: leaf(1).serial });
+      // Whatever kept the reload from taking is gone.
+      nginx.stale = false;
+      nginx.calls.length = 0;
+      const check = await applier.checkServed(NAME);
+      expect(check?.status).toBe('ok');
+      expect(nginx.calls).toEqual(['test', 'reload']);
+      expect(nginx.served.get(NAME)?.serial).toBe(leaf(1).serial);
+      expect(await counter(metrics.reloadRetries)).toEqual([{ name: NAME, result: 'served', value: 1 }]);
+      expect(applier.ledger.notServed(NAME)).toBeUndefined();
+      expect(await counter(metrics.servedMatchesInstalled)).toEqual([{ name: NAME, value: 1 }]);
+      expect(
+        logs.find((l) => l.msg === 'nginx still served the old certificate; reloading it again'),
+      ).toMatchObject({
+        level: 'warn',
+        name: NAME,
+        serial: leaf(1).serial,
+        attempt: 1,
+      });
+    });
+
     it('keeps the last three versions', async () => {
       for (let i = 0; i < 5; i++) await applier.offer(NAME, leaf(i), 'store');
       const versions = await listVersions(dir, NAME);
@@ -244,5 +270,119 @@ describe('cert-sync install and rollback', () => {
       expect(again.ledger.installed(NAME)?.info.serial).toBe(leaf(1).serial);
       expect(nginx.calls).toEqual(['render', 'test', 'reload']);
     });
+  });
+});
+
+describe('cert-sync reload retries (nginx serving another serial than installed)', () => {
+  let chain: CertChain;
+  let dir: string;
+
+  beforeAll(async () => {
+    chain = await openCertChain('Retry', [NAME], 2);
+  });
+
+  afterAll(async () => {
+    await chain?.close();
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function setup() {
+    dir = await mkdtemp(join(tmpdir(), 'wsfleet-retry-'));
+    await prepareDir(dir);
+    const nginx = createFakeNginx(dir);
+    const metrics = createCertSyncMetrics();
+    const clock = { now: new Date() };
+    const applier = createApplier(
+      {
+        dir,
+        certs: [{ name: NAME, domains: [NAME] }],
+        anchors: createTrustAnchors([chain.rootPem]),
+        staging: false,
+        served: { host: '127.0.0.1', port: 443, attempts: 1, delayMs: 1, timeoutMs: 100 },
+      },
+      { nginx, log: captureLogs('test').log, metrics, now: () => clock.now },
+    );
+    await applier.recover();
+    await applier.offer(NAME, chain.leaves[0] as Leaf, 'store');
+    nginx.stale = true;
+    await applier.offer(NAME, chain.leaves[1] as Leaf, 'store');
+    return { nginx, metrics, clock, applier };
+  }
+
+  it('reloads at most once per step of its schedule, then gives up until the next install', async () => {
+    const { nginx, metrics, clock, applier } = await setup();
+    const reloads = () => nginx.calls.filter((c) => c === 'reload').length;
+    const start = clock.now.getTime();
+    let at = start;
+    for (const [i, delay] of RELOAD_RETRY.delaysMs.entries()) {
+      // Not before its time: a check a moment earlier reloads nothing.
+      if (delay > 0) {
+        clock.now = new Date(at + delay - 1);
+        nginx.calls.length = 0;
+        await applier.checkServed(NAME);
+        expect(reloads(), `before retry ${i + 1}`).toBe(0);
+      }
+      at += delay;
+      clock.now = new Date(at);
+      nginx.calls.length = 0;
+      await applier.checkServed(NAME);
+      expect(nginx.calls, `retry ${i + 1}`).toEqual(['test', 'reload']);
+    }
+    expect(applier.ledger.notServed(NAME)).toMatchObject({
+      attempts: RELOAD_RETRY.delaysMs.length,
+      gaveUp: true,
+    });
+    clock.now = new Date(at + 365 * DAY);
+    nginx.calls.length = 0;
+    await applier.checkServed(NAME);
+    expect(reloads()).toBe(0);
+    expect(await counter(metrics.reloadRetries)).toEqual([
+      { name: NAME, result: 'not_served', value: RELOAD_RETRY.delaysMs.length },
+    ]);
+    expect(await counter(metrics.servedMatchesInstalled)).toEqual([{ name: NAME, value: 0 }]);
+  });
+
+  it('is unhealthy once it gave up, and says why in /healthz before that too', async () => {
+    const { clock, applier } = await setup();
+    const report = {
+      at: clock.now.toISOString(),
+      kind: 'poll' as const,
+      reachedStore: true,
+      ok: true,
+      certificates: [],
+    };
+    const before = health(report, applier.ledger, clock.now, 'file:///store');
+    expect(before.status).toBe(200);
+    expect(before.body.certificates).toMatchObject([
+      { name: NAME, problem: 'not_served', notServed: { attempts: 0, gaveUp: false } },
+    ]);
+    let at = clock.now.getTime();
+    for (const delay of RELOAD_RETRY.delaysMs) {
+      at += delay;
+      clock.now = new Date(at);
+      await applier.checkServed(NAME);
+    }
+    const after = health(report, applier.ledger, clock.now, 'file:///store');
+    expect(after.status).toBe(503);
+    expect(after.body.certificates).toMatchObject([
+      { name: NAME, problem: 'not_served', notServed: { gaveUp: true } },
+    ]);
+  });
+
+  it('starts over when a new certificate is installed', async () => {
+    const { nginx, clock, applier } = await setup();
+    let at = clock.now.getTime();
+    for (const delay of RELOAD_RETRY.delaysMs) {
+      at += delay;
+      clock.now = new Date(at);
+      await applier.checkServed(NAME);
+    }
+    nginx.stale = false;
+    const third = await chain.factory.leaf(chain.intermediate, [NAME]);
+    expect(await applier.offer(NAME, third, 'store')).toMatchObject({ served: 'ok' });
+    expect(applier.ledger.notServed(NAME)).toBeUndefined();
   });
 });

@@ -17,6 +17,7 @@ import type { FleetConfig } from '../../scripts/deploy/fleet-config.ts';
 import { validateFleet } from '../../scripts/deploy/fleet-file.ts';
 import { resolveImages } from '../../scripts/deploy/images.ts';
 import { fleetNames } from '../../scripts/deploy/names.ts';
+import { renewerGroupSteps } from '../../scripts/deploy/plan-groups.ts';
 import { NEW_VALUE } from '../../scripts/deploy/plan-secrets.ts';
 import { templateOf } from '../../scripts/deploy/plan-templates.ts';
 import { teardownPlan } from '../../scripts/deploy/teardown-command.ts';
@@ -206,6 +207,22 @@ describe('deploy plan', () => {
       }
     });
 
+    it("checks the renewer's liveness over HTTP (/livez, answered by the daemon), not the socket systemd holds", async () => {
+      const out = await dryRun({ redis: { url: 'redis://10.0.0.3:6379' } });
+      const commands = out.split('\n').filter((l) => l.startsWith(gcloud));
+      const tail = ' --project=proj-test --format=json --quiet';
+      expect(commands).toContain(
+        `${gcloud} compute health-checks create http wsfleet-renewer-live --region=europe-west4 --port=80 --request-path=/livez --check-interval=10s --timeout=5s --healthy-threshold=2 --unhealthy-threshold=3${tail}`,
+      );
+      expect(commands.filter((c) => / health-checks create tcp /.test(c))).toEqual([]);
+      const group = commands.find((c) => c.includes('instance-groups managed create wsfleet-renewer ')) ?? '';
+      expect(group).toContain(
+        '--health-check=projects/proj-test/regions/europe-west4/healthChecks/wsfleet-renewer-live',
+      );
+      const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
+      if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
+    });
+
     it('shows where a value is known only once Redis exists', async () => {
       const out = await dryRun({});
       expect(out).toContain(
@@ -360,6 +377,38 @@ describe('deploy plan', () => {
     });
   });
 
+  describe("the renewer group's autohealing", () => {
+    const config = () => configOf();
+    const live = 'projects/proj-test/regions/europe-west4/healthChecks/wsfleet-renewer-live';
+    function groupPlan(found: Record<string, unknown>): string[] {
+      const c = config();
+      const [group] = renewerGroupSteps(
+        c,
+        fleetNames(c),
+        'wsfleet-renewer-0123456789',
+        'wsfleet-renewer-live',
+      );
+      return (group?.plan(found) ?? []).map((args) => args.join(' '));
+    }
+    const deployed = (check: string) => ({
+      name: 'wsfleet-renewer',
+      versions: [{ instanceTemplate: 'https://x/global/instanceTemplates/wsfleet-renewer-0123456789' }],
+      autoHealingPolicies: [{ healthCheck: `https://x/compute/v1/${check}`, initialDelaySec: 300 }],
+    });
+
+    it('is moved from the TCP check of an older deploy to the HTTP /livez check', () => {
+      expect(
+        groupPlan(deployed('projects/proj-test/regions/europe-west4/healthChecks/wsfleet-renewer-tcp')),
+      ).toEqual([
+        `compute instance-groups managed update wsfleet-renewer --zone=europe-west4-a --health-check=${live} --initial-delay=300`,
+      ]);
+    });
+
+    it('is left alone when it already uses the /livez check', () => {
+      expect(groupPlan(deployed(live))).toEqual([]);
+    });
+  });
+
   describe('teardown plan', () => {
     const present = { name: 'anything' };
 
@@ -399,6 +448,12 @@ describe('deploy plan', () => {
       expect(commands).toContain('redis instances delete wsfleet-redis --region=europe-west4');
       expect(commands[0]).toBe('compute forwarding-rules delete wsfleet-app --region=europe-west4');
       expect(commands.at(-1)).toBe('compute networks delete wsfleet');
+    });
+
+    it("deletes the renewer's /livez check and the TCP check an older deploy made", () => {
+      const commands = commandsOf(false);
+      expect(commands).toContain('compute health-checks delete wsfleet-renewer-live --region=europe-west4');
+      expect(commands).toContain('compute health-checks delete wsfleet-renewer-tcp --region=europe-west4');
     });
 
     it("deletes no template of a fleet whose name starts with this one's (`wsfleet-app`)", () => {

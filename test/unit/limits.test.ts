@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { originAllowed } from '../../daemons/app/origin.ts';
-import { createBucket, take } from '../../daemons/app/rate-limit.ts';
+import { createBucket, take } from '../../daemons/shared/token-bucket.ts';
 
 describe('rate limit', () => {
   it('allows a burst, then refills at the rate', () => {

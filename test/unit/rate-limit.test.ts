@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createBucket, take } from '../../daemons/app/rate-limit.ts';
+import { createBucket, take } from '../../daemons/shared/token-bucket.ts';
 
 describe('token bucket', () => {
   it('allows a burst, then refills at the rate', () => {

@@ -1,6 +1,7 @@
 /**
- * A token bucket per connection: `rate` frames per second on average, `burst` at once. Refilled
- * lazily from the clock on each take, so an idle connection costs no timer. The clock is a
+ * A token bucket: `rate` takes per second on average, `burst` at once (the app keeps one per
+ * connection for its frames, the renewer's challenge server one per source for store lookups).
+ * Refilled lazily from the clock on each take, so an idle bucket costs no timer. The clock is a
  * monotonic one (`performance.now()`, see `monotonicNow`): a wall clock stepped back by NTP would
  * otherwise block every connection for as long as the step.
  */
