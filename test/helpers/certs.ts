@@ -260,16 +260,19 @@ export function createFakeNginx(tlsDir: string): FakeNginx {
         throw new NginxError('WSFLEET_NGINX_RELOAD_FAILED', 'nginx reload failed');
       }
       if (fake.stale) return;
-      fake.served.clear();
+      // As nginx: the old workers serve until the new configuration is loaded whole.
+      const next = new Map<string, ServedCertificate>();
       for (const cert of current) {
         const pem = await readFile(join(tlsDir, 'live', cert.name, 'fullchain.pem'), 'utf8');
         const info = certificateInfo(pem);
-        fake.served.set(cert.name, {
+        next.set(cert.name, {
           serial: info.serial,
           notAfter: info.notAfter,
           fingerprint256: info.fingerprint256,
         });
       }
+      fake.served.clear();
+      for (const [name, served] of next) fake.served.set(name, served);
     },
     async servedCertificate({ servername }) {
       const served = fake.served.get(servername);

@@ -103,9 +103,14 @@ describe('cert-sync and changes made by hand under live/', () => {
   it('applies a valid certificate an operator put in a folder at live/<name>', async () => {
     await settled();
     const before = reloads();
+    // The folder is filled first and moved in at once, as `mv` does: a drop written file by file
+    // into live/<name> is checked once it settles, and a machine slow enough to split the writes
+    // across the settle time would see its half-written state refused and reverted.
+    const ready = join(dir, 'drop');
+    await mkdir(ready);
+    await drop(ready, leaf(1));
     await rm(liveDir());
-    await mkdir(liveDir());
-    await drop(liveDir(), leaf(1));
+    await rename(ready, liveDir());
 
     await waitFor(
       () => certSync.ledger.installed(NAME)?.info.serial === leaf(1).serial,
