@@ -23,7 +23,7 @@ import { launchChromium } from '../helpers/chromium.ts';
 import type { LogLine } from '../helpers/logs.ts';
 import { withRandomSerial } from '../helpers/tamper.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { findFrom, type JournalMark, journalMark, linesSince } from './journal.ts';
+import { type JournalMark, journalMark, linesSince } from './journal.ts';
 import {
   appNames,
   certStore,
@@ -319,32 +319,28 @@ describe(`the cluster on lab ${LAB}`, () => {
         { ...current.certificate, certificatePem, serial, issuedAt: new Date().toISOString() },
         current.generation,
       );
-      // On each VM: that generation downloaded, then that certificate refused.
-      const refusal = async (vm: (typeof vms)[number], mark: JournalMark) => {
-        const lines = await linesSince(vm, CERT_SYNC_UNIT, mark);
-        const downloaded = findFrom(
-          lines,
-          0,
-          (l) =>
-            l.msg === 'store has a new generation; downloading' &&
-            l.name === s.domain &&
-            String(l.generation) === published.generation,
-        );
-        if (downloaded < 0) return undefined;
-        const refused = findFrom(
-          lines,
-          downloaded,
+      // On each VM, since the mark: that certificate refused, told by its serial, which no other
+      // certificate has (a poll logs the generation it downloads, a full sync does not).
+      const refusal = async (vm: (typeof vms)[number], mark: JournalMark) =>
+        (await linesSince(vm, CERT_SYNC_UNIT, mark)).find(
           (l) =>
             l.msg === 'certificate refused; the last good one stays' &&
             l.name === s.domain &&
             l.serial === serial,
         );
-        return refused < 0 ? undefined : lines[refused];
-      };
       const refusals = await waitFor(
         async () => {
           const found = await Promise.all(vms.map((vm, i) => refusal(vm, marks[i])));
-          return found.every((line) => line !== undefined) ? found : undefined;
+          if (found.every((line) => line !== undefined)) return found;
+          // What each VM logged instead, for the message on a timeout.
+          const logged = await Promise.all(
+            vms.map(async (vm, i) =>
+              (await linesSince(vm, CERT_SYNC_UNIT, marks[i]))
+                .map((l) => `${l.msg}${l.serial === undefined ? '' : ` ${String(l.serial)}`}`)
+                .join(' | '),
+            ),
+          );
+          throw new Error(vms.map((vm, i) => `${vm.name}: ${logged[i] || 'nothing'}`).join('\n'));
         },
         ROTATION_BOUND_MS,
         `every app VM refusing serial ${serial} (generation ${published.generation})`,

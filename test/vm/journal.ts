@@ -43,12 +43,3 @@ export async function linesSince(machine: Machine, unit: string, mark: JournalMa
   }
   return lines;
 }
-
-/** The index of the first line at or after `from` that `match` accepts, or -1. */
-export function findFrom(lines: readonly LogLine[], from: number, match: (line: LogLine) => boolean): number {
-  for (let i = Math.max(from, 0); i < lines.length; i++) {
-    const line = lines[i];
-    if (line !== undefined && match(line)) return i;
-  }
-  return -1;
-}
