@@ -403,8 +403,8 @@ describe(`the cluster on lab ${LAB}`, () => {
           180_000,
           `both renewers ending a check of ${name}`,
         );
-        expect(endings.filter((e) => e === 'issued')).toHaveLength(1);
-        expect(endings.filter((e) => e !== 'issued' && RACE_LOSSES.has(e))).toHaveLength(1);
+        // One issued, the other lost the race in one of its ways; anything else is shown as it is.
+        expect(endings.map((e) => (RACE_LOSSES.has(e) ? 'lost' : e)).sort()).toEqual(['issued', 'lost']);
         const store = await certStore();
         expect(await store.versionsSince(name, new Date(0).toISOString())).toHaveLength(1);
         // One finalize at the CA: one renewer's ACME client got a certificate for the name.
