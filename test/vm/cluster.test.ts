@@ -12,17 +12,24 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { certificateInfo } from '../../daemons/shared/certificate-info.ts';
 import { bootSpareRenewerVm, removeVm } from '../../scripts/lab/machines.ts';
-import { labPlan } from '../../scripts/lab/plan.ts';
+import { type Cut, cutOff } from '../../scripts/lab/partition.ts';
+import { labPlan, PORTS } from '../../scripts/lab/plan.ts';
 import { labRollout } from '../../scripts/lab/rollout.ts';
 import { labSecretsOf, readLabTokenSecret } from '../../scripts/lab/secrets.ts';
 import { labDir } from '../../scripts/lab/state.ts';
 import { BUNDLE } from '../helpers/app.ts';
 import { launchChromium } from '../helpers/chromium.ts';
+import type { LogLine } from '../helpers/logs.ts';
+import { withRandomSerial } from '../helpers/tamper.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { type JournalMark, journalMark, linesSince } from './journal.ts';
 import {
   appNames,
   certStore,
+  certSyncHealth,
+  certSyncMetric,
   closeForwards,
   type Follower,
   follow,
@@ -43,6 +50,17 @@ import {
 const exec = promisify(execFile);
 /** A new certificate reaches every VM within one poll interval of being stored; the rest is margin for the install. */
 const ROTATION_BOUND_MS = POLL_INTERVAL_S * 1000 + 15_000;
+/**
+ * An app VM notices a cut-off store within one poll interval plus one store read that fails:
+ * the store gives up on a read after 20 s (its deadline, retries included); the rest is margin.
+ */
+const OUTAGE_NOTICE_MS = POLL_INTERVAL_S * 1000 + 20_000 + 15_000;
+/** Once the path is back: the read in flight may still wait out its deadline, then a rotation. */
+const OUTAGE_RECOVERY_MS = 20_000 + ROTATION_BOUND_MS;
+const CERT_SYNC_UNIT = 'wsfleet-cert-sync.service';
+const RENEWER_UNIT = 'wsfleet-renewer.service';
+/** The steps a renewer's check of a name ends at when another renewer orders it. */
+const RACE_LOSSES = new Set(['locked', 'not_due', 'already_renewed']);
 
 /** Client addresses (0–30) by the app VM the load balancer sends them to. */
 async function clientsByNode(): Promise<Map<string, number[]>> {
@@ -77,10 +95,10 @@ async function renewNow(): Promise<string> {
 }
 
 /** Waits (bounded) until every app VM serves `serial`. */
-async function servedEverywhere(serial: string): Promise<void> {
+async function servedEverywhere(serial: string, timeoutMs = ROTATION_BOUND_MS): Promise<void> {
   await waitFor(
     async () => Object.values(await servedSerials()).every((s) => s === serial),
-    ROTATION_BOUND_MS,
+    timeoutMs,
     `serial ${serial} served by every app VM`,
   );
 }
@@ -256,65 +274,142 @@ describe(`the cluster on lab ${LAB}`, () => {
   });
 
   describe('faults', () => {
-    it('keeps serving the last good certificate while the store is unreachable', async () => {
+    it('keeps serving the last good certificate while the store is unreachable, says so, and installs the one published meanwhile once it is back', async () => {
       const s = await state();
-      const gcs = s.services.gcs;
-      if (gcs === undefined) throw new Error('no GCS stand-in');
-      const before = await servedSerials();
-      // Requests to a stopped process hang: the store is unreachable, not refusing.
-      process.kill(gcs.pid, 'SIGSTOP');
+      const plan = labPlan(LAB, s.subnet);
+      const apps = await appNames();
+      const vms = await Promise.all(apps.map(machine));
+      const old = await storeSerial();
+      expect(Object.values(await servedSerials())).toEqual(apps.map(() => old));
+      // The report each poll ends with: the store not reached, the certificate's read failed.
+      const storeFailures = async (vm: (typeof vms)[number], mark: JournalMark) =>
+        (await linesSince(vm, CERT_SYNC_UNIT, mark)).filter(
+          (l) =>
+            l.msg === 'sync done' &&
+            l.reachedStore === false &&
+            Array.isArray(l.certificates) &&
+            l.certificates.some(
+              (c: { name?: unknown; result?: unknown; code?: unknown }) =>
+                c.name === s.domain && c.result === 'failed' && c.code === 'WSFLEET_STORE_UNAVAILABLE',
+            ),
+        ).length;
+      const cuts: Cut[] = [];
+      let fresh: string | undefined;
       try {
-        await new Promise((r) => setTimeout(r, POLL_INTERVAL_S * 2500));
-        expect(await servedSerials()).toEqual(before);
-        for (const name of await appNames()) {
-          const active = await (await machine(name)).run([
-            'systemctl',
-            'is-active',
-            'wsfleet-cert-sync.service',
-          ]);
-          expect(active.trim()).toBe('active');
+        const cutAt = await Promise.all(vms.map(journalMark));
+        // The app VMs lose their path to the store; the renewer keeps its own.
+        for (const name of apps) cuts.push(await cutOff(plan, name, plan.services, PORTS.gcs));
+        await waitFor(
+          async () =>
+            (await Promise.all(vms.map((vm, i) => storeFailures(vm, cutAt[i])))).every((n) => n >= 1),
+          OUTAGE_NOTICE_MS,
+          'every app VM reporting a poll that could not reach the store',
+        );
+        // A new certificate while the app VMs cannot see it.
+        expect(await renewNow()).toMatch(/renewed, serial [0-9a-f]+/);
+        fresh = await storeSerial();
+        expect(fresh).not.toBe(old);
+        const publishedAt = await Promise.all(vms.map(journalMark));
+        // Two failed reads after the publication: the second began after the first had failed,
+        // so after the new certificate was in the store — a poll that would have found it.
+        await waitFor(
+          async () =>
+            (await Promise.all(vms.map((vm, i) => storeFailures(vm, publishedAt[i])))).every((n) => n >= 2),
+          2 * OUTAGE_NOTICE_MS,
+          'every app VM failing to read the store twice after the new certificate was published',
+        );
+        expect(await servedSerials()).toEqual(Object.fromEntries(apps.map((name) => [name, old])));
+        // What the operator sees: the store unreached, the VM still healthy (it serves a valid
+        // certificate, so the load balancer keeps it), the gauge the alert rule watches at 0.
+        for (const name of apps) {
+          await waitFor(
+            async () => (await certSyncHealth(name)).body.store.reached === false,
+            OUTAGE_NOTICE_MS,
+            `${name}'s /healthz reporting the store unreached`,
+          );
+          const health = await certSyncHealth(name);
+          expect(health.status).toBe(200);
+          expect(health.body.certificates.map((c) => c.installed?.serial)).toEqual([old]);
+          expect(await certSyncMetric(name, 'wsfleet_cert_sync_store_reachable')).toBe(0);
         }
       } finally {
-        process.kill(gcs.pid, 'SIGCONT');
+        await Promise.all(cuts.map((cut) => cut.restore()));
       }
-    });
+      if (fresh === undefined) throw new Error('no certificate was published during the outage');
+      // Back: every VM installs and serves the certificate it could not fetch, through TLS.
+      await servedEverywhere(fresh, OUTAGE_RECOVERY_MS);
+      for (const name of apps) {
+        await waitFor(
+          async () => (await certSyncHealth(name)).body.store.reached === true,
+          OUTAGE_RECOVERY_MS,
+          `${name}'s /healthz reporting the store reached again`,
+        );
+        expect(await certSyncMetric(name, 'wsfleet_cert_sync_store_reachable')).toBe(1);
+      }
+    }, 400_000);
 
-    it('installs a corrupt certificate nowhere', async () => {
+    it('refuses a corrupt version on every app VM, naming it, and keeps serving the last good one', async () => {
       const s = await state();
       const store = await certStore();
       const current = await store.current(s.domain);
       if (current === undefined) throw new Error('no certificate in the store');
+      const apps = await appNames();
+      const vms = await Promise.all(apps.map(machine));
       const before = await servedSerials();
-      // The leaf's signature no longer matches: one base64 line of it replaced.
-      const lines = current.certificate.certificatePem.split('\n');
-      lines[5] = 'A'.repeat(lines[5]?.length ?? 64);
-      await store.publish(
-        {
-          ...current.certificate,
-          certificatePem: lines.join('\n'),
-          serial: 'badc0ffee',
-          issuedAt: new Date().toISOString(),
-        },
+      expect(Object.values(before)).toEqual(apps.map(() => current.certificate.serial.toLowerCase()));
+      const marks = await Promise.all(vms.map(journalMark));
+      // The leaf's serial overwritten: it parses, but the CA's signature no longer matches.
+      const certificatePem = withRandomSerial(current.certificate.certificatePem);
+      const serial = certificateInfo(certificatePem).serial;
+      const published = await store.publish(
+        { ...current.certificate, certificatePem, serial, issuedAt: new Date().toISOString() },
         current.generation,
       );
-      await new Promise((r) => setTimeout(r, POLL_INTERVAL_S * 2500));
+      // On each VM, since the mark: that certificate refused, told by its serial, which no other
+      // certificate has (a poll logs the generation it downloads, a full sync does not).
+      const refusal = async (vm: (typeof vms)[number], mark: JournalMark) =>
+        (await linesSince(vm, CERT_SYNC_UNIT, mark)).find(
+          (l) =>
+            l.msg === 'certificate refused; the last good one stays' &&
+            l.name === s.domain &&
+            l.serial === serial,
+        );
+      const refusals = await waitFor(
+        async () => {
+          const found = await Promise.all(vms.map((vm, i) => refusal(vm, marks[i])));
+          if (found.every((line) => line !== undefined)) return found;
+          // What each VM logged instead, for the message on a timeout.
+          const logged = await Promise.all(
+            vms.map(async (vm, i) =>
+              (await linesSince(vm, CERT_SYNC_UNIT, marks[i]))
+                .map((l) => `${l.msg}${l.serial === undefined ? '' : ` ${String(l.serial)}`}`)
+                .join(' | '),
+            ),
+          );
+          throw new Error(vms.map((vm, i) => `${vm.name}: ${logged[i] || 'nothing'}`).join('\n'));
+        },
+        ROTATION_BOUND_MS,
+        `every app VM refusing serial ${serial} (generation ${published.generation})`,
+      );
+      for (const line of refusals)
+        expect(line).toMatchObject({
+          code: 'WSFLEET_CERT_REFUSED',
+          reason: 'untrusted_chain',
+          source: 'store',
+        });
       expect(await servedSerials()).toEqual(before);
-      for (const name of await appNames()) {
-        const log = await (await machine(name)).run([
-          'journalctl',
-          '--no-pager',
-          '-o',
-          'cat',
-          '-u',
-          'wsfleet-cert-sync.service',
+      for (const name of apps) {
+        const health = await certSyncHealth(name);
+        expect(health.body.certificates.map((c) => c.lastRefusal?.serial)).toEqual([serial]);
+        expect(health.body.certificates.map((c) => c.installed?.serial)).toEqual([
+          current.certificate.serial.toLowerCase(),
         ]);
-        expect(log).toMatch(/refused/);
       }
       // A good one afterwards is installed as usual.
       await renewNow();
       const good = await storeSerial();
       await servedEverywhere(good);
-    });
+    }, 300_000);
 
     it('makes one order when two renewers race for a new certificate, whichever one the CA reaches', async () => {
       const s = await state();
@@ -324,37 +419,51 @@ describe(`the cluster on lab ${LAB}`, () => {
       if (renewerValues === undefined) throw new Error('no renewer values in the lab state');
       // Two more renewers on the store, both configured with a name nobody has ordered yet. The
       // load balancer's app VMs send every challenge to the lab's first renewer, which answers
-      // the tokens of the other two from the store.
-      const values = { ...renewerValues, certs: [[s.domain], [name]] };
+      // the tokens of the other two from the store. At debug level each logs the step a check of
+      // the name ended at, also when there was nothing to do.
+      const values = { ...renewerValues, certs: [[s.domain], [name]], logLevel: 'debug' as const };
       const dir = labDir(STATE_DIR, LAB);
       const vms = await Promise.all(
         [0, 1].map((i) => bootSpareRenewerVm(plan, dir, s, i, () => undefined, values)),
       );
       try {
         await Promise.all(vms.map((vm) => vm.ready(120_000)));
-        const store = await certStore();
-        await waitFor(() => store.current(name), 90_000, `a certificate for ${name}`);
-        const journal = (vm: (typeof vms)[number]) =>
-          vm.machine.run(['journalctl', '--no-pager', '-o', 'cat', '-u', 'wsfleet-renewer.service']);
-        // Each renewer has come to a decision on the name: ordered it, found the lease taken, or
-        // found the certificate already there.
-        await waitFor(
-          async () =>
-            (await Promise.all(vms.map(journal))).every(
-              (log) => log.includes('"msg":"certificate issued"') || log.includes(name),
-            ),
-          30_000,
-          'both renewers checking the new name',
+        // The machines are new: their whole journal is this scenario's.
+        const lines = (vm: (typeof vms)[number]) => linesSince(vm.machine, RENEWER_UNIT, undefined);
+        // How each renewer's check of the name ended: it issued the certificate, found the lease
+        // taken, or found the certificate already there (before or after taking the lease). A
+        // failure ends a check too, so that the assertions below say what happened.
+        const ending = (log: readonly LogLine[]) =>
+          log.flatMap((l) => {
+            if (l.name !== name) return [];
+            if (l.msg === 'certificate renewed and stored') return ['issued'];
+            if (l.msg === 'renewal step' && RACE_LOSSES.has(String(l.step))) return [String(l.step)];
+            if (String(l.msg).startsWith('renewal failed')) return [`failed: ${String(l.code)}`];
+            return [];
+          })[0];
+        const endings = await waitFor(
+          async () => {
+            const found = (await Promise.all(vms.map(lines))).map(ending);
+            return found.every((e) => e !== undefined) ? found : undefined;
+          },
+          180_000,
+          `both renewers ending a check of ${name}`,
         );
+        // One issued, the other lost the race in one of its ways; anything else is shown as it is.
+        expect(endings.map((e) => (RACE_LOSSES.has(e) ? 'lost' : e)).sort()).toEqual(['issued', 'lost']);
+        const store = await certStore();
         expect(await store.versionsSince(name, new Date(0).toISOString())).toHaveLength(1);
-        const issued = (await Promise.all(vms.map(journal))).filter((log) =>
-          log.split('\n').some((line) => line.includes('"msg":"certificate issued"') && line.includes(name)),
+        // One finalize at the CA: one renewer's ACME client got a certificate for the name.
+        const issued = (await Promise.all(vms.map(lines))).filter((log) =>
+          log.some(
+            (l) => l.msg === 'certificate issued' && Array.isArray(l.domains) && l.domains.includes(name),
+          ),
         );
         expect(issued).toHaveLength(1);
       } finally {
         await Promise.all(vms.map((vm) => removeVm(plan, vm.state, vm.machine)));
       }
-    }, 300_000);
+    }, 400_000);
 
     it('tells clients epoch_changed when a Redis restart loses the history, and delivers nothing twice or silently skipped', async () => {
       // The lab's Redis runs as the default Memorystore tier does: no persistence, so a restart

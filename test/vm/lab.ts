@@ -61,6 +61,50 @@ export async function servedSerials(): Promise<Record<string, string | null>> {
   return out;
 }
 
+/** cert-sync's /healthz and /metrics inside an app VM: its default --metrics-port, which the user-data keeps. */
+const CERT_SYNC_ADMIN = 'http://127.0.0.1:9103';
+
+/** Runs inside an app VM, on its own Node: GET of a path of cert-sync's admin server, as JSON. */
+const ADMIN_GET = `
+fetch(process.argv[1], { signal: AbortSignal.timeout(5000) })
+  .then(async (r) => console.log(JSON.stringify({ status: r.status, text: await r.text() })))
+  .catch((e) => { console.error(String(e)); process.exit(1); });
+`;
+
+async function certSyncGet(name: string, path: string): Promise<{ status: number; text: string }> {
+  const out = await (await machine(name)).run(
+    ['/opt/wsfleet/node/bin/node', '-e', ADMIN_GET, `${CERT_SYNC_ADMIN}${path}`],
+    15_000,
+  );
+  return JSON.parse(out) as { status: number; text: string };
+}
+
+export interface CertSyncHealth {
+  readonly status: number;
+  readonly body: {
+    readonly status: string;
+    readonly store: { readonly reached: boolean | null; readonly lastAttempt: string | null };
+    readonly certificates: readonly {
+      readonly name: string;
+      readonly installed: { readonly serial: string } | null;
+      readonly lastRefusal: { readonly reason: string; readonly serial?: string } | null;
+    }[];
+  };
+}
+
+/** What cert-sync's /healthz on app VM `name` answers. */
+export async function certSyncHealth(name: string): Promise<CertSyncHealth> {
+  const { status, text } = await certSyncGet(name, '/healthz');
+  return { status, body: JSON.parse(text) as CertSyncHealth['body'] };
+}
+
+/** The value of an unlabelled series on cert-sync's /metrics of app VM `name` (undefined when absent). */
+export async function certSyncMetric(name: string, series: string): Promise<number | undefined> {
+  const { text } = await certSyncGet(name, '/metrics');
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
 export async function lbStates(): Promise<Record<string, string>> {
   const states = await serverStates(adminSocket(labDir(STATE_DIR, LAB)));
   return Object.fromEntries(states.filter((x) => x.backend === 'health').map((x) => [x.server, x.status]));
