@@ -6,6 +6,7 @@
  */
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
+import { z } from 'zod';
 import { BodyError, closeServer, readBody, sendJson } from '../shared/http.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Outcome, ProgressEvent } from './renewer.ts';
@@ -18,6 +19,55 @@ export interface RenewCommand {
   readonly dryRun: boolean;
   /** The directory the caller expects the daemon to use. */
   readonly directoryUrl?: string;
+}
+
+/** What a daemon takes: fields it does not know (a newer client's) are ignored. */
+const renewCommandSchema = z.object({
+  names: z.array(z.string().min(1).max(253)).min(1).max(100),
+  force: z.boolean(),
+  ignoreRateGuard: z.boolean().optional(),
+  dryRun: z.boolean(),
+  directoryUrl: z.string().min(1).max(2048).optional(),
+});
+
+/** A renew command from a request body, or a message saying what is wrong with it. */
+export function parseRenewCommand(body: Buffer): RenewCommand | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    return 'the body is not JSON';
+  }
+  const parsed = renewCommandSchema.safeParse(json);
+  if (!parsed.success)
+    return `the body is not a renew command: ${parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
+      .join('; ')}`;
+  const { ignoreRateGuard, directoryUrl, ...rest } = parsed.data;
+  return {
+    ...rest,
+    ...(ignoreRateGuard === undefined ? {} : { ignoreRateGuard }),
+    ...(directoryUrl === undefined ? {} : { directoryUrl }),
+  };
+}
+
+/** The longest line a client reads from a daemon before it gives up on it. */
+const MAX_LINE_BYTES = 1024 * 1024;
+
+/** A line of a daemon's answer, or undefined when it is not one. */
+export function parseControlLine(text: string): ControlLine | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
+  const line = json as { type?: unknown; message?: unknown };
+  if (line.type === 'error') return typeof line.message === 'string' ? (json as ControlLine) : undefined;
+  if (line.type === 'progress' || line.type === 'outcome') return json as ControlLine;
+  return undefined;
 }
 
 export type ControlLine =
@@ -47,7 +97,11 @@ export function createControlServer(path: string, handlers: ControlHandlers, log
         }
         readBody(req, 64 * 1024)
           .then(async (body) => {
-            const command = JSON.parse(body.toString()) as RenewCommand;
+            const command = parseRenewCommand(body);
+            if (typeof command === 'string') {
+              sendJson(res, 400, { error: command });
+              return;
+            }
             res.writeHead(200, { 'content-type': 'application/x-ndjson' });
             const write = (line: ControlLine) => res.write(`${JSON.stringify(line)}\n`);
             try {
@@ -100,12 +154,22 @@ export function sendRenew(
       }
       const outcomes: Outcome[] = [];
       let partial = '';
-      res.on('data', (chunk: Buffer) => {
-        const lines = (partial + chunk.toString()).split('\n');
+      let failed = false;
+      const fail = (why: string) => {
+        failed = true;
+        reject(new Error(`the renewer daemon's answer is not one of its control lines (${why})`));
+        res.destroy();
+      };
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (failed) return;
+        const lines = (partial + chunk).split('\n');
         partial = lines.pop() ?? '';
+        if (partial.length > MAX_LINE_BYTES) return fail('a line too long');
         for (const text of lines) {
           if (text === '') continue;
-          const line = JSON.parse(text) as ControlLine;
+          const line = parseControlLine(text);
+          if (line === undefined) return fail('a line that does not parse');
           onLine(line);
           if (line.type === 'outcome') {
             const { type: _type, ...outcome } = line;
@@ -114,8 +178,14 @@ export function sendRenew(
           if (line.type === 'error') reject(new Error(line.message));
         }
       });
-      res.on('end', () => resolve(outcomes));
-      res.on('error', reject);
+      res.on('end', () => {
+        if (failed) return;
+        if (partial.trim() !== '') fail('a line cut short');
+        else resolve(outcomes);
+      });
+      res.on('error', (err) => {
+        if (!failed) reject(err);
+      });
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
