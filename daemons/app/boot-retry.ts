@@ -8,7 +8,17 @@
  * a bounded time; anything else (404, 401, a bad answer) ends the fetch at once.
  */
 
+import { option, schemas } from '../shared/config.ts';
+
 const TRANSIENT = Symbol('wsfleet.transient');
+
+/** `--retry-for` of both boot fetches. */
+export const retryForOption = option({
+  schema: schemas.int(0, 3600, 150),
+  description:
+    'Seconds to keep trying after a failure that may pass (403 of an IAM grant not yet propagated, no answer, 429, 5xx); 0: one try',
+  expected: 'a whole number of seconds from 0 to 3600',
+});
 
 /** Marks an error as one a later try may not meet; returns it. */
 export function transient<E extends Error>(err: E): E {

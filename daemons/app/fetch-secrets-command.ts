@@ -12,7 +12,13 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { option, parseCommand, schemas } from '../shared/config.ts';
 import { EXIT } from '../shared/errors.ts';
-import { realBootRetryDeps, retryTransient, transient, transientStatus } from './boot-retry.ts';
+import {
+  realBootRetryDeps,
+  retryForOption,
+  retryTransient,
+  transient,
+  transientStatus,
+} from './boot-retry.ts';
 import { crc32c } from './crc32c.ts';
 import { parseSecretRef, SECRET_REF_PATTERN, SecretError, type SecretRef, showRef } from './secret-source.ts';
 
@@ -46,12 +52,7 @@ export const fetchSecretsOptions = {
     description: 'Seconds each request may take',
     expected: 'a positive number of seconds',
   }),
-  retryFor: option({
-    schema: schemas.int(0, 3600, 150),
-    description:
-      'Seconds to keep trying after a failure that may pass (403 of an IAM grant not yet propagated, no answer, 429, 5xx); 0: one try',
-    expected: 'a whole number of seconds from 0 to 3600',
-  }),
+  retryFor: retryForOption,
 } as const;
 
 export interface FetchDeps {

@@ -9,9 +9,15 @@
 import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { option, parseCommand, schemas } from '../shared/config.ts';
+import { option, parseCommand } from '../shared/config.ts';
 import { WsfleetError } from '../shared/errors.ts';
-import { realBootRetryDeps, retryTransient, transient, transientStatus } from './boot-retry.ts';
+import {
+  realBootRetryDeps,
+  retryForOption,
+  retryTransient,
+  transient,
+  transientStatus,
+} from './boot-retry.ts';
 
 export const redisAuthOptions = {
   redisInstance: option({
@@ -36,12 +42,7 @@ export const redisAuthOptions = {
     description: 'The Memorystore for Redis API base URL',
     expected: 'an http(s) URL',
   }),
-  retryFor: option({
-    schema: schemas.int(0, 3600, 150),
-    description:
-      'Seconds to keep trying after a failure that may pass (403 of an IAM grant not yet propagated, no answer, 429, 5xx); 0: one try',
-    expected: 'a whole number of seconds from 0 to 3600',
-  }),
+  retryFor: retryForOption,
 } as const;
 
 /** Each request's bound (two requests a try). */
