@@ -42,7 +42,11 @@ describe('deploy plan', () => {
     await writeFile(gcloud, `#!/bin/sh\ntouch '${marker}'\nexit 1\n`, { mode: 0o755 });
   });
 
+  /** The user-data folders dry runs left (they print where), removed whatever the tests found. */
+  const userDataDirs: string[] = [];
+
   afterAll(async () => {
+    await Promise.all(userDataDirs.map((d) => rm(d, { recursive: true, force: true })));
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -74,6 +78,8 @@ describe('deploy plan', () => {
       {},
       io,
     );
+    const userData = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
+    if (userData !== undefined) userDataDirs.push(userData);
     expect(code).toBe(0);
     await expect(access(marker), 'gcloud was not run').rejects.toThrow();
     return out;
@@ -130,8 +136,6 @@ describe('deploy plan', () => {
       expect(renewerTemplate).toBeLessThan(renewerGroup);
       // One numbering across the phases.
       expect(out).toContain('# (27/27) ');
-      const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
-      if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
     });
 
     it('is closed by default: both secrets in Secret Manager, readable by the app account alone, none in user-data', async () => {
@@ -201,10 +205,6 @@ describe('deploy plan', () => {
       expect(open).toContain(
         `${rule} --network=wsfleet --direction=INGRESS --action=ALLOW --rules=tcp:22 --source-ranges=35.235.240.0/20 --target-tags=wsfleet-app,wsfleet-renewer`,
       );
-      for (const out of [plain, open]) {
-        const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
-        if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
-      }
     });
 
     it("checks the renewer's liveness over HTTP (/livez, answered by the daemon), not the socket systemd holds", async () => {
@@ -219,8 +219,6 @@ describe('deploy plan', () => {
       expect(group).toContain(
         '--health-check=projects/proj-test/regions/europe-west4/healthChecks/wsfleet-renewer-live',
       );
-      const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
-      if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
     });
 
     it('shows where a value is known only once Redis exists', async () => {
@@ -232,8 +230,6 @@ describe('deploy plan', () => {
       expect(out).toContain(
         "'--template=projects/proj-test/global/instanceTemplates/wsfleet-app-<known once Redis exists>'",
       );
-      const dirLine = /# The user-data files named above are in (\S+)/.exec(out)?.[1];
-      if (dirLine !== undefined) await rm(dirLine, { recursive: true, force: true });
     });
   });
 
