@@ -21,6 +21,15 @@ import {
 } from './gcloud-endpoint.ts';
 
 export const PROJECT = 'proj-test';
+/** The images a fleet fixture's first deploy takes (`addFirstImages`). */
+export const APP_IMAGE = 'wsfleet-app-0-1-0-111111111111';
+export const RENEWER_IMAGE = 'wsfleet-renewer-0-1-0-111111111111';
+
+/** Makes both first images exist, built at the start of 2026. */
+export async function addFirstImages(fleet: Pick<FleetFixture, 'addImage'>): Promise<void> {
+  await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
+  await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
+}
 /** Path prefixes as `mutations()` shortens them: Compute Engine's, and the fleet region's in it. */
 export const C = '/compute/v1/…';
 export const R = `${C}/regions/europe-west4`;

@@ -12,15 +12,13 @@ import { createGcloud, parseGcloudError } from '../../scripts/deploy/gcloud.ts';
 import { status } from '../../scripts/deploy/status-command.ts';
 import { type GcloudEndpoint, startGcloudEndpoint } from '../helpers/gcloud-endpoint.ts';
 import {
+  addFirstImages,
   type FleetFixture,
   fleetDocument,
   freshDeploy,
   mutations,
   startFleetFixture,
 } from '../helpers/gcloud-endpoint-fleet.ts';
-
-const APP_IMAGE = 'wsfleet-app-0-1-0-111111111111';
-const RENEWER_IMAGE = 'wsfleet-renewer-0-1-0-111111111111';
 
 describe("gcloud's errors while Google settles (real gcloud)", () => {
   let endpoint: GcloudEndpoint | undefined;
@@ -138,8 +136,7 @@ describe('wsfleet deploy into a new project (real gcloud, eventually consistent 
       apisDisabled: true,
       ...options,
     });
-    await f.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
-    await f.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
+    await addFirstImages(f);
     return f;
   }
 
@@ -200,8 +197,7 @@ describe('wsfleet deploy into a new project (real gcloud, eventually consistent 
       // An account that may not read the policy: the deploy's check cannot see it coming.
       orgPoliciesReadable: false,
     });
-    await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
-    await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
+    await addFirstImages(fleet);
     expect((await fleet.run(deploy, flags(fleet))).code).toBe(0);
     const result = await fleet.run(status, ['--https-port', String(fleet.httpsPort)]);
     expect(result.code).toBe(1);

@@ -9,6 +9,8 @@ import { deploy } from '../../scripts/deploy/deploy-command.ts';
 import { rollout } from '../../scripts/deploy/rollout-command.ts';
 import { status } from '../../scripts/deploy/status-command.ts';
 import {
+  APP_IMAGE,
+  addFirstImages,
   C,
   DOMAIN,
   type FleetFixture,
@@ -17,13 +19,11 @@ import {
   mutations,
   PROJECT,
   R,
+  RENEWER_IMAGE,
   startFleetFixture,
 } from '../helpers/gcloud-endpoint-fleet.ts';
 import type { Json } from '../helpers/gcloud-endpoint-model.ts';
 import { type ChallTestSrv, startChallTestSrv } from '../helpers/pebble-challtestsrv.ts';
-
-const APP_IMAGE = 'wsfleet-app-0-1-0-111111111111';
-const RENEWER_IMAGE = 'wsfleet-renewer-0-1-0-111111111111';
 
 describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () => {
   let fleet: FleetFixture;
@@ -50,8 +50,7 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
     dns = await startChallTestSrv();
     fleet = await startFleetFixture(fleetDocument());
     origin = fleet.endpoint.url;
-    await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
-    await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
+    await addFirstImages(fleet);
   });
 
   afterAll(async () => {

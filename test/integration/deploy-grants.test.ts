@@ -16,6 +16,7 @@ import { deploy } from '../../scripts/deploy/deploy-command.ts';
 import { SECRET_ACCESSOR } from '../../scripts/deploy/plan-secrets.ts';
 import { teardown } from '../../scripts/deploy/teardown-command.ts';
 import {
+  addFirstImages,
   type FleetFixture,
   fleetDocument,
   mutations,
@@ -25,8 +26,6 @@ import {
 import type { Json } from '../helpers/gcloud-endpoint-model.ts';
 import { secretPath } from '../helpers/gcloud-endpoint-secrets.ts';
 
-const APP_IMAGE = 'wsfleet-app-0-1-0-111111111111';
-const RENEWER_IMAGE = 'wsfleet-renewer-0-1-0-111111111111';
 const APP_EMAIL = `wsfleet-app@${PROJECT}.iam.gserviceaccount.com`;
 const ROLE = `projects/${PROJECT}/roles/wsfleet_redis_auth`;
 const ROLE_PATH = `/iam/v1/projects/${PROJECT}/roles/wsfleet_redis_auth`;
@@ -57,8 +56,7 @@ describe('the app account’s grants (real gcloud, recording API)', () => {
 
   beforeAll(async () => {
     fleet = await startFleetFixture(fleetDocument());
-    await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
-    await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
+    await addFirstImages(fleet);
   });
 
   afterAll(async () => {

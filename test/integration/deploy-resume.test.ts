@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploy } from '../../scripts/deploy/deploy-command.ts';
 import { teardown } from '../../scripts/deploy/teardown-command.ts';
 import {
+  APP_IMAGE,
+  addFirstImages,
   C,
   type FleetFixture,
   fleetDocument,
@@ -14,6 +16,7 @@ import {
   mutations,
   PROJECT,
   R,
+  RENEWER_IMAGE,
   RENEWER_MUTATIONS,
   startFleetFixture,
 } from '../helpers/gcloud-endpoint-fleet.ts';
@@ -41,8 +44,7 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
     // Public DNS that knows no name yet.
     dns = await startChallTestSrv({ defaultIPv4: '' });
     fleet = await startFleetFixture(fleetDocument({ redis: { url: 'redis://10.0.0.3:6379' } }));
-    await fleet.addImage('app', 'wsfleet-app-0-1-0-111111111111', '2026-01-01T00:00:00.000Z');
-    await fleet.addImage('renewer', 'wsfleet-renewer-0-1-0-111111111111', '2026-01-01T00:00:00.000Z');
+    await addFirstImages(fleet);
   });
 
   afterAll(async () => {
@@ -153,8 +155,8 @@ describe('wsfleet deploy after a failure, and wsfleet teardown (real gcloud, rec
     // Kept, with none of the deleted accounts left in its policy.
     const left = [...fleet.endpoint.resources.keys()].filter((k) => !k.includes('/operations/'));
     expect(left.sort()).toEqual([
-      `/compute/v1/projects/${PROJECT}/global/images/wsfleet-app-0-1-0-111111111111`,
-      `/compute/v1/projects/${PROJECT}/global/images/wsfleet-renewer-0-1-0-111111111111`,
+      `/compute/v1/projects/${PROJECT}/global/images/${APP_IMAGE}`,
+      `/compute/v1/projects/${PROJECT}/global/images/${RENEWER_IMAGE}`,
       // The fleet's secrets are kept as the bucket is (README: teardown).
       ...['wsfleet-api-key', 'wsfleet-token-secret'].flatMap((id) =>
         ['', '/iam', '/versions'].map((s) => `/secretmanager/v1/secrets/${id}${s}`),

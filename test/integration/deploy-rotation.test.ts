@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploy } from '../../scripts/deploy/deploy-command.ts';
 import { rollout } from '../../scripts/deploy/rollout-command.ts';
 import {
+  addFirstImages,
   type FleetFixture,
   fleetDocument,
   mutations,
@@ -15,8 +16,6 @@ import {
 } from '../helpers/gcloud-endpoint-fleet.ts';
 import { secretPath } from '../helpers/gcloud-endpoint-secrets.ts';
 
-const APP_IMAGE = 'wsfleet-app-0-1-0-111111111111';
-const RENEWER_IMAGE = 'wsfleet-renewer-0-1-0-111111111111';
 const SECRETS = ['wsfleet-token-secret', 'wsfleet-api-key'];
 
 describe('rotating the fleet secrets (real gcloud, recording API)', () => {
@@ -29,8 +28,7 @@ describe('rotating the fleet secrets (real gcloud, recording API)', () => {
 
   beforeAll(async () => {
     fleet = await startFleetFixture(fleetDocument({ redis: { url: 'redis://10.0.0.3:6379' } }));
-    await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
-    await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
+    await addFirstImages(fleet);
     const deployed = await fleet.run(deploy, ['--images-dir', fleet.imagesDir, '--no-wait', '--no-wait-dns']);
     expect(deployed.err).toBe('');
     expect(deployed.code).toBe(0);

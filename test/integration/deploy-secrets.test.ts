@@ -11,11 +11,14 @@ import { deploy } from '../../scripts/deploy/deploy-command.ts';
 import { SECRET_ACCESSOR } from '../../scripts/deploy/plan-secrets.ts';
 import { BUNDLE } from '../helpers/app.ts';
 import { type GcloudEndpoint, startGcloudEndpoint } from '../helpers/gcloud-endpoint.ts';
-import { type FleetFixture, fleetDocument, startFleetFixture } from '../helpers/gcloud-endpoint-fleet.ts';
+import {
+  addFirstImages,
+  type FleetFixture,
+  fleetDocument,
+  startFleetFixture,
+} from '../helpers/gcloud-endpoint-fleet.ts';
 import { secretPath } from '../helpers/gcloud-endpoint-secrets.ts';
 
-const APP_IMAGE = 'wsfleet-app-0-1-0-111111111111';
-const RENEWER_IMAGE = 'wsfleet-renewer-0-1-0-111111111111';
 const APP_ACCOUNT = 'serviceAccount:wsfleet-app@proj-test.iam.gserviceaccount.com';
 
 /** The values of a secret's versions, oldest first, as the stand-in keeps them. */
@@ -94,8 +97,7 @@ describe('wsfleet deploy and the fleet secrets (real gcloud)', () => {
     timeout: 900_000,
   }, async () => {
     fleet = await startFleetFixture(fleetDocument({ redis: { url: 'redis://10.0.0.3:6379' } }));
-    await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
-    await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
+    await addFirstImages(fleet);
     const flags = ['--images-dir', fleet.imagesDir, '--no-wait', '--no-wait-dns'];
     const first = await fleet.run(deploy, flags);
     expect(first.err).toBe('');

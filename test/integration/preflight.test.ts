@@ -12,15 +12,15 @@ import { buildPreflight, CONSTRAINTS } from '../../images/build/gce-preflight.ts
 import { deploy } from '../../scripts/deploy/deploy-command.ts';
 import { type GcloudEndpoint, startGcloudEndpoint } from '../helpers/gcloud-endpoint.ts';
 import {
+  APP_IMAGE,
+  addFirstImages,
   type FleetFixture,
   fleetDocument,
   isMutation,
   PROJECT,
+  RENEWER_IMAGE,
   startFleetFixture,
 } from '../helpers/gcloud-endpoint-fleet.ts';
-
-const APP_IMAGE = 'wsfleet-app-0-1-0-111111111111';
-const RENEWER_IMAGE = 'wsfleet-renewer-0-1-0-111111111111';
 
 describe('wsfleet images build --target gce: the checks before packer (real gcloud)', () => {
   let endpoint: GcloudEndpoint | undefined;
@@ -90,8 +90,7 @@ describe('wsfleet deploy: the checks before anything is created (real gcloud)', 
     timeout: 300_000,
   }, async () => {
     fleet = await startFleetFixture(fleetDocument({ redis: { url: 'redis://10.0.0.3:6379' } }));
-    await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
-    await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
+    await addFirstImages(fleet);
     // An image made elsewhere, without the feature.
     fleet.endpoint.addImage(PROJECT, APP_IMAGE, 'wsfleet-app', []);
     const result = await fleet.run(deploy, flags(fleet));
@@ -110,8 +109,7 @@ describe('wsfleet deploy: the checks before anything is created (real gcloud)', 
     fleet = await startFleetFixture(fleetDocument({ redis: { url: 'redis://10.0.0.3:6379' } }), {
       orgPolicyRefusal: CONSTRAINTS.vmExternalIpAccess,
     });
-    await fleet.addImage('app', APP_IMAGE, '2026-01-01T00:00:00.000Z');
-    await fleet.addImage('renewer', RENEWER_IMAGE, '2026-01-01T00:00:00.000Z');
+    await addFirstImages(fleet);
     const result = await fleet.run(deploy, flags(fleet));
     expect(result.code).toBe(1);
     expect(result.err).toContain('WSFLEET_PREFLIGHT_FAILED');
