@@ -48,7 +48,9 @@ describe('wsfleet deploy, rollout and status (real gcloud, recording API)', () =
   beforeAll(async () => {
     // Public DNS, where every name resolves to the load balancer's address (127.0.0.1 here).
     dns = await startChallTestSrv();
-    fleet = await startFleetFixture(fleetDocument());
+    // Every long-running operation answers unfinished once before it is done, as Google's do:
+    // the whole deploy, rollout and status run against operations gcloud has to wait for.
+    fleet = await startFleetFixture(fleetDocument(), { operationPolls: 1 });
     origin = fleet.endpoint.url;
     await addFirstImages(fleet);
   });
